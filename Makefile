@@ -1,0 +1,53 @@
+# The pool, chapter by chapter. See README.md.
+#
+#   make               build every stage
+#   make step3         build one stage (step1 .. step5, final)
+#   make test          get the test tools if needed, build, run every test
+#   make demo          run the newest pool with a few clients, then stop it
+#   make diff-step3    what chapter 3 changes in chapter 2
+#   make clean
+#
+# make SAN=1 ... builds with AddressSanitizer and UBSan; make CC=clang ...
+# builds with clang. Both reach the stage Makefiles through MAKEFLAGS.
+
+STAGES := step1-fork step2-msgqueue step3-unix-socket step4-select-loop \
+          step5-signals final
+# Stages not written yet are skipped, not errors.
+PRESENT := $(patsubst %/Makefile,%,$(wildcard $(addsuffix /Makefile,$(STAGES))))
+SHORT := step1 step2 step3 step4 step5 final
+
+all: $(PRESENT)
+
+$(PRESENT):
+	$(MAKE) -C $@
+
+# step3 -> step3-unix-socket, if that stage exists.
+stage_of = $(filter $(1)%,$(STAGES))
+$(SHORT):
+	@if [ -f $(call stage_of,$@)/Makefile ]; then \
+	    $(MAKE) -C $(call stage_of,$@); \
+	else echo "$@: not written yet, skipped"; fi
+
+test: all
+	@tests/ensure-tools
+	@tests/run
+
+demo: all
+	@tests/demo
+
+# diff-step3: the chapter as a patch against the stage before it.
+diff-step%:
+	@prev=$$(echo $(STAGES) | tr ' ' '\n' | grep -B1 '^step$*-' | head -1); \
+	cur=$(call stage_of,step$*); \
+	if [ -z "$$cur" ] || [ "$$prev" = "$$cur" ]; then \
+	    echo "diff-step$*: no stage before step$*"; exit 2; fi; \
+	diff -ru -x '*.o' -x server -x client -x stdio-dup $$prev $$cur || true
+
+diff-final:
+	@diff -ru -x '*.o' -x server -x client step5-signals final || true
+
+clean:
+	@for d in $(PRESENT); do $(MAKE) -s -C $$d clean; done
+	@$(MAKE) -s -C tests/unit clean
+
+.PHONY: all test demo clean diff-final $(PRESENT) $(SHORT)
