@@ -1,0 +1,43 @@
+/* conn.h - final: one client connection (chapter 4).
+ *
+ * A connection reads bytes as they come, cuts them into messages with its
+ * framer, has each message dispatched through a callback, and keeps the
+ * replies in order until the client reads them. All of it non-blocking: a
+ * slow, idle or misbehaving client costs the master nothing but memory,
+ * which is bounded.
+ */
+#ifndef CONN_H
+#define CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct conn;
+
+/* Queues one message and returns its reply line ("OK\n", "BUSY\n"...). */
+typedef const char *dispatch_fn(void *ctx, const char *msg, size_t len);
+
+/* Takes accepted socket FD (made non-blocking here). Returns the
+ * connection, or NULL after closing FD and saying why. */
+struct conn *conn_open(int fd);
+
+/* Closes the socket and frees the connection. */
+void conn_close(struct conn *c);
+
+int conn_fd(const struct conn *c);
+
+/* What select() should watch this connection for. */
+bool conn_wants_read(const struct conn *c);
+bool conn_wants_write(const struct conn *c);
+
+/* Does what the socket is ready for. Returns 0, or -1 when the connection
+ * is finished (the client has gone, or has closed and got every reply) and
+ * should be closed. */
+int conn_ready(struct conn *c, bool readable, bool writable,
+               dispatch_fn *dispatch, void *ctx);
+
+/* At a stop: dispatches the whole messages already read, as far as the
+ * reply buffer allows, and writes what the socket takes without waiting. */
+void conn_finish(struct conn *c, dispatch_fn *dispatch, void *ctx);
+
+#endif

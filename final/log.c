@@ -1,0 +1,164 @@
+/* log.c - final: whole-line logging, error reports and escaping.
+ *
+ * A line is formatted into a local array and handed to write(2) at once.
+ * The kernel keeps one write(2) together when it goes to a file opened
+ * with O_APPEND (each write lands at the end, whole), and when it goes to
+ * a pipe if it is at most PIPE_BUF (4096) bytes. Only a "received" line of
+ * a 1024-byte message of control bytes, each escaped to four, is longer;
+ * into a pipe that is full at that moment such a line could be split.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "queue.h"
+
+/* Longest line, newline included: a message escaped in full, and the text
+ * around it. Longer lines are cut, never split. */
+#define LOG_LINE_MAX (ESCAPED_SIZE(MSG_MAX) + 128)
+
+static int fd = STDOUT_FILENO;
+static const char *role = "master";
+static const char *program = "server";
+static bool errors_as_events;
+
+int log_open(const char *path)
+{
+    /* O_APPEND: every write goes to the current end of the file, even when
+     * several processes (or a log rotator) write to it. O_CLOEXEC: nothing
+     * we run would need it. */
+    int new_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+    if (new_fd == -1)
+        return -1;
+    fd = new_fd;
+    return 0;
+}
+
+int log_fd(void)
+{
+    return fd;
+}
+
+void log_set_role(const char *name)
+{
+    role = name;
+}
+
+void log_set_program(const char *name)
+{
+    program = name;
+}
+
+void log_errors_as_events(void)
+{
+    errors_as_events = true;
+}
+
+int write_all(int out, const void *buf, size_t len)
+{
+    const char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = write(out, p, len);
+
+        if (n == -1) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n; /* a short write: the rest goes in the next round */
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Formats "ROLE[PID]: " and the text into LINE and writes it whole. */
+static void vlog_line(const char *fmt, va_list ap)
+{
+    char line[LOG_LINE_MAX];
+    int head, body;
+    size_t len;
+
+    head = snprintf(line, sizeof line, "%s[%ld]: ", role, (long)getpid());
+    body = vsnprintf(line + head, sizeof line - (size_t)head, fmt, ap);
+    if (body < 0)
+        body = 0;
+    /* vsnprintf() returns the length it wanted: cut to what fits, keeping
+     * one byte for the newline. */
+    len = (size_t)head + (size_t)body;
+    if (len > sizeof line - 1)
+        len = sizeof line - 1;
+    line[len++] = '\n';
+    if (write_all(fd, line, len) == -1 && !errors_as_events)
+        fprintf(stderr, "%s: write log: %s\n", program, strerror(errno));
+}
+
+void log_line(const char *fmt, ...)
+{
+    va_list ap;
+    int saved = errno;
+
+    va_start(ap, fmt);
+    vlog_line(fmt, ap);
+    va_end(ap);
+    errno = saved;
+}
+
+void warn(const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    int saved = errno;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (errors_as_events)
+        log_line("error: %s", text);
+    else
+        fprintf(stderr, "%s: %s\n", program, text);
+    errno = saved;
+}
+
+void warn_errno(const char *what)
+{
+    warn("%s: %s", what, strerror(errno));
+}
+
+size_t escape(char *dst, const char *src, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *out = dst;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)src[i];
+
+        if (c == '\\' || c == '"') {
+            *out++ = '\\';
+            *out++ = (char)c;
+        } else if (c == '\t') {
+            *out++ = '\\';
+            *out++ = 't';
+        } else if (c == '\r') {
+            *out++ = '\\';
+            *out++ = 'r';
+        } else if (c < 0x20 || c == 0x7f) {
+            *out++ = '\\';
+            *out++ = 'x';
+            *out++ = hex[c >> 4];
+            *out++ = hex[c & 0xf];
+        } else {
+            *out++ = (char)c;
+        }
+    }
+    *out = '\0';
+    return (size_t)(out - dst);
+}

@@ -1,0 +1,248 @@
+/* master.c - final: the event loop (chapters 4 and 5, grown up).
+ * Owns: select(2), accepting connections, and what each signal means
+ * (SPEC 5). */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "listener.h"
+#include "log.h"
+#include "master.h"
+#include "signals.h"
+
+/* In a new worker: closes what the master holds open. A worker holding the
+ * listening socket would keep it alive after the master; one holding a
+ * client's connection would keep that client from seeing it closed. */
+static void close_master_fds(void *ctx)
+{
+    struct master *m = ctx;
+
+    if (m->listener != -1)
+        close(m->listener);
+    if (m->ready_fd != -1)
+        close(m->ready_fd);
+    for (int fd = 0; fd < FD_SETSIZE; fd++) {
+        if (m->conns[fd] != NULL)
+            close(fd); /* the memory is only a copy: nothing to free */
+    }
+}
+
+int master_init(struct master *m, const struct options *opt)
+{
+    memset(m, 0, sizeof *m);
+    m->socket_path = opt->socket_path;
+    m->dir_fd = AT_FDCWD;
+    m->ready_fd = -1;
+    m->listener = listener_open(opt->socket_path);
+    if (m->listener == -1)
+        return -1;
+    if (pool_init(&m->pool, opt, close_master_fds, m) == -1) {
+        close(m->listener);
+        unlink(m->socket_path);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *dispatch(void *ctx, const char *msg, size_t len)
+{
+    return pool_dispatch(ctx, msg, len);
+}
+
+static void drop_conn(struct master *m, int fd)
+{
+    conn_close(m->conns[fd]);
+    m->conns[fd] = NULL;
+    m->connections--;
+    m->paused = false; /* a descriptor is free again */
+}
+
+static void add_conn(struct master *m, int fd)
+{
+    /* FD_SET() on a descriptor >= FD_SETSIZE writes past the end of the
+     * fixed-size fd_set: memory corruption, not an error. Refuse it. */
+    if (fd >= FD_SETSIZE) {
+        log_line("connection refused: descriptor %d is beyond FD_SETSIZE "
+                 "(%d)", fd, FD_SETSIZE);
+        close(fd);
+        return;
+    }
+    m->conns[fd] = conn_open(fd);
+    if (m->conns[fd] != NULL)
+        m->connections++;
+}
+
+static void accept_clients(struct master *m)
+{
+    for (;;) {
+        int fd = accept(m->listener, NULL, NULL);
+
+        if (fd == -1) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            if (errno == EMFILE || errno == ENFILE) {
+                /* The connection waits in the backlog; watching the
+                 * listener now would wake select() at once, forever. */
+                log_line("out of file descriptors; not accepting until a "
+                         "connection closes");
+                m->paused = true;
+                return;
+            }
+            warn_errno("accept");
+            return;
+        }
+        add_conn(m, fd);
+    }
+}
+
+/* Graceful stop, first part: no new clients, answers for the messages
+ * already read, then every worker gets its exit message. */
+static void begin_stop(struct master *m)
+{
+    log_line("stopping on %s", signals_stop_name());
+    log_line("event loop stopped");
+    /* First the socket file: from now on a client finds no server there,
+     * rather than waiting in a backlog that nobody will read. */
+    close(m->listener);
+    m->listener = -1;
+    if (unlinkat(m->dir_fd, m->socket_path, 0) == -1)
+        warn_errno(m->socket_path);
+    for (int fd = 0; fd < FD_SETSIZE; fd++) {
+        if (m->conns[fd] != NULL) {
+            conn_finish(m->conns[fd], dispatch, &m->pool);
+            drop_conn(m, fd);
+        }
+    }
+    pool_stop(&m->pool);
+}
+
+static void handle_signals(struct master *m)
+{
+    int stops;
+
+    /* Drain first, then read the counts: a signal that comes after this
+     * point writes a new byte and wakes the next select(). */
+    signals_drain();
+    stops = signals_take(EV_STOP);
+    if (signals_take(EV_CHILD) > 0)
+        pool_reap(&m->pool);
+    if (stops > 0 && m->pool.phase == POOL_RUNNING) {
+        begin_stop(m);
+        stops--;
+    }
+    if (stops > 0 && m->pool.phase == POOL_STOPPING) {
+        log_line("%s again: terminating the workers", signals_stop_name());
+        pool_terminate(&m->pool);
+    }
+    if (m->pool.phase != POOL_RUNNING) {
+        /* Reload, status and scaling make no sense during a stop. */
+        for (int ev = EV_RELOAD; ev < EV_COUNT; ev++)
+            signals_take(ev);
+        return;
+    }
+    if (signals_take(EV_RELOAD) > 0)
+        pool_reload(&m->pool);
+    for (int n = signals_take(EV_GROW); n > 0; n--)
+        pool_grow(&m->pool);
+    for (int n = signals_take(EV_SHRINK); n > 0; n--)
+        pool_shrink(&m->pool);
+    if (signals_take(EV_STATUS) > 0)
+        pool_status(&m->pool, m->connections);
+}
+
+/* Fills the sets with what each descriptor waits for; returns the highest
+ * descriptor in them. */
+static int watch(struct master *m, fd_set *rd, fd_set *wr)
+{
+    int max_fd = signals_fd();
+
+    FD_ZERO(rd);
+    FD_ZERO(wr);
+    FD_SET(signals_fd(), rd);
+    if (m->listener != -1 && !m->paused) {
+        FD_SET(m->listener, rd);
+        if (m->listener > max_fd)
+            max_fd = m->listener;
+    }
+    for (int fd = 0; fd < FD_SETSIZE; fd++) {
+        const struct conn *c = m->conns[fd];
+
+        if (c == NULL)
+            continue;
+        if (conn_wants_read(c))
+            FD_SET(fd, rd);
+        if (conn_wants_write(c))
+            FD_SET(fd, wr);
+        if (fd > max_fd)
+            max_fd = fd;
+    }
+    return max_fd;
+}
+
+static void serve_clients(struct master *m, int max_fd, fd_set *rd,
+                          fd_set *wr)
+{
+    if (m->listener != -1 && FD_ISSET(m->listener, rd))
+        accept_clients(m);
+    for (int fd = 0; fd <= max_fd; fd++) {
+        bool readable, writable;
+
+        /* A connection accepted just now is in neither set. */
+        if (m->conns[fd] == NULL || fd == m->listener)
+            continue;
+        readable = FD_ISSET(fd, rd);
+        writable = FD_ISSET(fd, wr);
+        if ((readable || writable) &&
+            conn_ready(m->conns[fd], readable, writable, dispatch,
+                       &m->pool) == -1)
+            drop_conn(m, fd);
+    }
+}
+
+int master_run(struct master *m)
+{
+    int status = 0;
+
+    if (pool_start(&m->pool) == -1) {
+        status = 1;
+        pool_terminate(&m->pool);
+    } else {
+        log_line("event loop started");
+        daemon_ready(&m->ready_fd);
+    }
+    while (!pool_finished(&m->pool)) {
+        fd_set rd, wr;
+        int max_fd = watch(m, &rd, &wr);
+        int64_t wait_ms = pool_next_tick(&m->pool);
+        struct timeval tv = {(time_t)(wait_ms / 1000),
+                             (suseconds_t)(wait_ms % 1000) * 1000};
+
+        if (select(max_fd + 1, &rd, &wr, NULL, wait_ms < 0 ? NULL : &tv) ==
+            -1) {
+            if (errno == EINTR) /* a signal: its byte is in the pipe now */
+                continue;
+            warn_errno("select");
+            status = 1;
+            pool_terminate(&m->pool);
+            continue;
+        }
+        if (FD_ISSET(signals_fd(), &rd))
+            handle_signals(m);
+        if (m->pool.phase == POOL_RUNNING)
+            serve_clients(m, max_fd, &rd, &wr);
+        pool_tick(&m->pool);
+    }
+    if (m->listener != -1) { /* stopped by a failure, not by a signal */
+        close(m->listener);
+        unlinkat(m->dir_fd, m->socket_path, 0);
+    }
+    pool_destroy(&m->pool);
+    return status;
+}

@@ -1,0 +1,37 @@
+/* master.h - final: the master's event loop.
+ *
+ * One select() loop watches the self-pipe, the listening socket and every
+ * client connection. Client messages go to the pool round-robin; signals
+ * become pool operations; the loop ends when a stop has finished.
+ */
+#ifndef MASTER_H
+#define MASTER_H
+
+#include <stdbool.h>
+#include <sys/select.h>
+
+#include "conn.h"
+#include "options.h"
+#include "pool.h"
+
+struct master {
+    int listener;           /* -1 once closed */
+    const char *socket_path;
+    int dir_fd;             /* socket_path is relative to it (daemon.h) */
+    int ready_fd;           /* -d: told when the loop runs, or -1 */
+    bool paused;            /* out of descriptors: not accepting for now */
+    int connections;        /* how many entries of conns are in use */
+    struct conn *conns[FD_SETSIZE];
+    struct pool pool;
+};
+
+/* Creates the listening socket and the pool's queues. Returns 0, or -1
+ * after undoing what it did. */
+int master_init(struct master *m, const struct options *opt);
+
+/* Starts the workers and runs the loop until a stop has finished; removes
+ * the socket file and every queue. Returns the exit status: 0 after a
+ * clean stop. */
+int master_run(struct master *m);
+
+#endif

@@ -1,0 +1,68 @@
+/* queue.c - final: System V message queues (msgget, msgsnd, msgrcv, msgctl).
+ * Owns: the message layout on the queue and every call on a queue. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+
+#include "queue.h"
+
+int queue_create(void)
+{
+    /* IPC_PRIVATE always makes a new queue that no other program can look
+     * up by key; mode 0600 keeps other users from reading or writing it. */
+    return msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+}
+
+int queue_remove(int qid)
+{
+    return msgctl(qid, IPC_RMID, NULL);
+}
+
+int queue_send(int qid, long type, uint64_t seq, const char *text,
+               size_t len, int flags)
+{
+    struct message msg;
+
+    if (len > MSG_MAX) {
+        errno = EMSGSIZE;
+        return -1;
+    }
+    msg.mtype = type;
+    msg.body.seq = seq;
+    msg.body.len = (uint32_t)len;
+    memcpy(msg.body.text, text, len);
+    /* The size counts the body only, and only the bytes in use. msgsnd() is
+     * never restarted after a signal handler, whatever SA_RESTART says
+     * (signal(7)): retry on EINTR. */
+    while (msgsnd(qid, &msg, MSG_HEADER + len, flags) == -1) {
+        if (errno != EINTR)
+            return -1;
+    }
+    return 0;
+}
+
+int queue_receive(int qid, struct message *msg, int flags)
+{
+    /* Type 0: the first message on the queue, whatever its type. */
+    ssize_t n = msgrcv(qid, msg, sizeof msg->body, 0, flags);
+
+    if (n == -1)
+        return -1;
+    if ((size_t)n != MSG_HEADER + msg->body.len) { /* not one of ours */
+        errno = EBADMSG;
+        return -1;
+    }
+    return 0;
+}
+
+long queue_depth(int qid)
+{
+    struct msqid_ds ds;
+
+    if (msgctl(qid, IPC_STAT, &ds) == -1)
+        return -1;
+    return (long)ds.msg_qnum;
+}

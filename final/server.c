@@ -1,0 +1,72 @@
+/* server.c - final: the pre-forked pool, as a reader could run it.
+ *
+ * Usage: ./server [options]   (./server --help; the contract is SPEC.md)
+ *
+ * Chapter 5's pool plus what production pools have: workers replaced when
+ * they die, stuck workers killed (--timeout), reload (SIGHUP), scaling
+ * (SIGTTIN, SIGTTOU), status (SIGUSR1), a daemon mode with a pidfile and a
+ * log file, and workers that clean up if the master is killed.
+ *
+ * This file only puts the pieces together, in the order that matters; each
+ * mechanism lives in the file named after it (README.md has the map).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "master.h"
+#include "options.h"
+#include "signals.h"
+
+int main(int argc, char *argv[])
+{
+    static struct master m; /* static: its table is too big for a stack */
+    struct options opt;
+    int ready_fd = -1, dir_fd = AT_FDCWD, status;
+
+    /* Everything that can be refused is checked before anything exists. */
+    switch (parse_options(argc, argv, &opt, stdout, stderr)) {
+    case PARSE_HELP:
+        return EXIT_SUCCESS;
+    case PARSE_BAD:
+        return 2;
+    case PARSE_OK:
+        break;
+    }
+    if (opt.log_path != NULL && log_open(opt.log_path) == -1) {
+        warn_errno(opt.log_path);
+        return EXIT_FAILURE;
+    }
+    if (opt.pidfile != NULL && pidfile_check(opt.pidfile) == -1)
+        return EXIT_FAILURE;
+    /* From here on, in the daemon if -d: the pid is the master's for good. */
+    if (opt.daemon && daemon_start(&ready_fd) == -1)
+        return EXIT_FAILURE;
+    if (signals_init() == -1)
+        return EXIT_FAILURE;
+    if (opt.pidfile != NULL && pidfile_write(opt.pidfile) == -1)
+        return EXIT_FAILURE;
+    if (master_init(&m, &opt) == -1) {
+        if (opt.pidfile != NULL)
+            pidfile_remove(dir_fd, opt.pidfile);
+        return EXIT_FAILURE;
+    }
+    /* Detach before the first worker exists, so none inherits the
+     * terminal. Start-up errors above still reached it. */
+    if (opt.daemon && daemon_detach(&dir_fd) == -1)
+        return EXIT_FAILURE;
+    m.dir_fd = dir_fd;
+    m.ready_fd = ready_fd;
+
+    log_errors_as_events();
+    log_line("started");
+    status = master_run(&m);
+    if (opt.pidfile != NULL)
+        pidfile_remove(dir_fd, opt.pidfile);
+    log_line("exited");
+    return status;
+}

@@ -1,0 +1,136 @@
+/* worker.c - final: the worker loop.
+ * Owns: taking, logging and finishing messages; leaving on the exit
+ * message; noticing the master's death (Linux: PR_SET_PDEATHSIG). */
+#define _DEFAULT_SOURCE /* prctl's constants come with it */
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "worker.h"
+
+/* Set by on_master_death(). */
+static volatile sig_atomic_t orphaned;
+static int own_qid;
+
+/* The kernel sends SIGHUP when the master dies (PR_SET_PDEATHSIG below).
+ * The worker may be anywhere: about to sleep in msgrcv() on a queue nobody
+ * will write to again. So the handler also puts an exit message on the
+ * worker's own queue: behind any data still there, and certain to wake it.
+ * msgsnd() is not in POSIX's list of async-signal-safe calls, but on Linux
+ * it is a bare system call that touches no library state; with IPC_NOWAIT
+ * it cannot block. If the queue is full, the worker has messages to take
+ * and sees the flag after the next one. */
+static void on_master_death(int sig)
+{
+    static const struct message exit_msg = {.mtype = MSG_EXIT};
+    int saved = errno;
+
+    (void)sig;
+    orphaned = 1;
+    msgsnd(own_qid, &exit_msg, MSG_HEADER, IPC_NOWAIT);
+    errno = saved;
+}
+
+/* Asks the kernel to send SIGHUP when the master dies, and closes the race
+ * in which it died before the request: then our parent is already another
+ * process. PR_SET_PDEATHSIG is Linux only; elsewhere a worker would poll
+ * getppid(). Returns 0, or -1 after saying why not. */
+static int watch_master(pid_t master)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_master_death;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGHUP, &sa, NULL) == -1) {
+        warn_errno("sigaction SIGHUP");
+        return -1;
+    }
+    if (prctl(PR_SET_PDEATHSIG, SIGHUP) == -1) {
+        warn_errno("prctl PR_SET_PDEATHSIG");
+        return -1;
+    }
+    if (getppid() != master)
+        raise(SIGHUP);
+    return 0;
+}
+
+/* Sleeps MS milliseconds: the simulated work. */
+static void work(unsigned ms)
+{
+    struct timespec t = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&t, &t) == -1 && errno == EINTR)
+        ; /* a signal cut the sleep short: sleep what is left */
+}
+
+/* Handles the message in the record: log it, work, mark it finished. The
+ * mark comes last, so a worker killed at any point before it leaves the
+ * message unfinished for its replacement (SPEC 6). */
+static void handle(struct slot_record *rec, unsigned work_ms)
+{
+    char text[ESCAPED_SIZE(MSG_MAX)];
+
+    atomic_store(&rec->busy_ms, monotonic_ms());
+    escape(text, rec->msg.body.text, rec->msg.body.len);
+    log_line("received \"%s\"", text);
+    if (!orphaned) /* with the master gone, leave quickly */
+        work(work_ms);
+    atomic_store(&rec->done, rec->msg.body.seq);
+    atomic_store(&rec->busy_ms, 0);
+}
+
+/* The master is gone: take what is left on the queue without waiting, then
+ * remove the queue, which nobody else will. */
+static void clean_up_after_master(const struct worker_args *a)
+{
+    while (queue_receive(a->qid, &a->rec->msg, IPC_NOWAIT) == 0) {
+        if (a->rec->msg.mtype == MSG_DATA)
+            handle(a->rec, a->work_ms);
+    }
+    log_line("master is gone; removing queue and leaving");
+    if (queue_remove(a->qid) == -1 && errno != EINVAL && errno != EIDRM)
+        warn_errno("msgctl IPC_RMID");
+}
+
+void worker_main(const struct worker_args *a)
+{
+    int status = EXIT_SUCCESS;
+
+    log_set_role("worker");
+    own_qid = a->qid;
+    log_line("started");
+    if (watch_master(a->master) == -1)
+        _exit(EXIT_FAILURE);
+    /* A message its predecessor took and did not finish comes first. */
+    if (record_unfinished(a->rec))
+        handle(a->rec, a->work_ms);
+
+    while (!orphaned) {
+        if (queue_receive(a->qid, &a->rec->msg, 0) == -1) {
+            if (errno == EINTR)
+                continue;
+            warn_errno("msgrcv"); /* EIDRM: the master removed the queue */
+            status = EXIT_FAILURE;
+            break;
+        }
+        if (a->rec->msg.mtype == MSG_EXIT)
+            break;
+        handle(a->rec, a->work_ms);
+    }
+    if (orphaned)
+        clean_up_after_master(a);
+    log_line("exited");
+    /* _exit(), not exit(): the stdio buffers and atexit handlers copied
+     * from the master are the master's to flush. */
+    _exit(status);
+}

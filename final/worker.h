@@ -1,0 +1,24 @@
+/* worker.h - final: what a worker process does.
+ *
+ * A worker takes messages from its slot's queue, oldest first, logs each,
+ * does its simulated work, and leaves on the exit message. It notices its
+ * master's death, even by SIGKILL, and then cleans up after it.
+ */
+#ifndef WORKER_H
+#define WORKER_H
+
+#include <sys/types.h>
+
+#include "shared.h"
+
+struct worker_args {
+    int qid;                 /* its slot's queue */
+    struct slot_record *rec; /* its slot's shared record */
+    unsigned work_ms;        /* simulated work per message */
+    pid_t master;            /* the pid it expects as its parent */
+};
+
+/* Runs the worker; never returns. */
+void worker_main(const struct worker_args *args) __attribute__((noreturn));
+
+#endif
