@@ -5,6 +5,7 @@
 #   make test          get the test tools if needed, build, run every test
 #   make demo          run the newest pool with a few clients, then stop it
 #   make diff-step3    what chapter 3 changes in chapter 2
+#   make format        apply .clang-format to every C file
 #   make clean
 #
 # make SAN=1 ... builds with AddressSanitizer and UBSan; make CC=clang ...
@@ -46,8 +47,11 @@ diff-step%:
 diff-final:
 	@diff -ru -x '*.o' -x server -x client step5-signals final || true
 
+format:
+	clang-format -i $$(find . -name '*.[ch]' -not -path './tests/unit/build/*')
+
 clean:
 	@for d in $(PRESENT); do $(MAKE) -s -C $$d clean; done
 	@$(MAKE) -s -C tests/unit clean
 
-.PHONY: all test demo clean diff-final $(PRESENT) $(SHORT)
+.PHONY: all test demo format clean diff-final $(PRESENT) $(SHORT)

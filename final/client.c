@@ -28,10 +28,11 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: client [-s PATH] [MESSAGE...]\n"
-                 "  -s PATH   socket path (default %s)\n"
-                 "  MESSAGE   sent in order over one connection "
-                 "(default: hello)\n",
+    fprintf(out,
+            "usage: client [-s PATH] [MESSAGE...]\n"
+            "  -s PATH   socket path (default %s)\n"
+            "  MESSAGE   sent in order over one connection "
+            "(default: hello)\n",
             DEFAULT_PATH);
 }
 

@@ -1,4 +1,5 @@
-/* frame.h - final (as in chapter 4): cuts the byte stream of a connection into messages.
+/* frame.h - final (as in chapter 4): cuts the byte stream of a connection
+ * into messages.
  *
  * A stream socket keeps no boundaries: one read(2) may return half a message
  * or three. The framer collects the bytes of one connection and hands out

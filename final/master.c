@@ -68,7 +68,8 @@ static void add_conn(struct master *m, int fd)
      * fixed-size fd_set: memory corruption, not an error. Refuse it. */
     if (fd >= FD_SETSIZE) {
         log_line("connection refused: descriptor %d is beyond FD_SETSIZE "
-                 "(%d)", fd, FD_SETSIZE);
+                 "(%d)",
+                 fd, FD_SETSIZE);
         close(fd);
         return;
     }
@@ -186,8 +187,7 @@ static int watch(struct master *m, fd_set *rd, fd_set *wr)
     return max_fd;
 }
 
-static void serve_clients(struct master *m, int max_fd, fd_set *rd,
-                          fd_set *wr)
+static void serve_clients(struct master *m, int max_fd, fd_set *rd, fd_set *wr)
 {
     if (m->listener != -1 && FD_ISSET(m->listener, rd))
         accept_clients(m);
@@ -200,8 +200,8 @@ static void serve_clients(struct master *m, int max_fd, fd_set *rd,
         readable = FD_ISSET(fd, rd);
         writable = FD_ISSET(fd, wr);
         if ((readable || writable) &&
-            conn_ready(m->conns[fd], readable, writable, dispatch,
-                       &m->pool) == -1)
+            conn_ready(m->conns[fd], readable, writable, dispatch, &m->pool) ==
+                -1)
             drop_conn(m, fd);
     }
 }

@@ -15,12 +15,12 @@
 #include "pool.h"
 
 struct master {
-    int listener;           /* -1 once closed */
+    int listener; /* -1 once closed */
     const char *socket_path;
-    int dir_fd;             /* socket_path is relative to it (daemon.h) */
-    int ready_fd;           /* -d: told when the loop runs, or -1 */
-    bool paused;            /* out of descriptors: not accepting for now */
-    int connections;        /* how many entries of conns are in use */
+    int dir_fd;      /* socket_path is relative to it (daemon.h) */
+    int ready_fd;    /* -d: told when the loop runs, or -1 */
+    bool paused;     /* out of descriptors: not accepting for now */
+    int connections; /* how many entries of conns are in use */
     struct conn *conns[FD_SETSIZE];
     struct pool pool;
 };

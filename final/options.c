@@ -53,8 +53,7 @@ static int parse_number(const char *s, unsigned long min, unsigned long max,
 
 /* Checks the value of one option and stores it. Returns 0, or -1 after
  * printing the reason on ERR. */
-static int set_option(struct options *opt, int code, const char *arg,
-                      FILE *err)
+static int set_option(struct options *opt, int code, const char *arg, FILE *err)
 {
     unsigned long n;
 
@@ -127,10 +126,10 @@ enum parse_result parse_options(int argc, char *argv[], struct options *opt,
         .workers = WORKERS_DEFAULT,
         .socket_path = SOCKET_PATH_DEFAULT,
     };
-    optind = 1;   /* start afresh: the unit tests call this many times */
-    opterr = 0;   /* we print our own message, on ERR */
-    while ((code = getopt_long(argc, argv, ":w:s:dp:l:t:h", longopts,
-                               NULL)) != -1) {
+    optind = 1; /* start afresh: the unit tests call this many times */
+    opterr = 0; /* we print our own message, on ERR */
+    while ((code = getopt_long(argc, argv, ":w:s:dp:l:t:h", longopts, NULL)) !=
+           -1) {
         switch (code) {
         case 'd':
             opt->daemon = true;
@@ -138,17 +137,16 @@ enum parse_result parse_options(int argc, char *argv[], struct options *opt,
         case 'h':
             print_usage(out);
             return PARSE_HELP;
-        case ':':
-        case '?':
-            /* optopt is the short option at fault, or 0 for a long one. */
-            if (optopt != 0 && optopt <= UCHAR_MAX)
-                fprintf(err, "server: %s '-%c'\n",
-                        code == ':' ? "a value is needed for" : "unknown option",
-                        optopt);
+        case ':': /* the option is the last argument getopt looked at */
+            fprintf(err, "server: a value is needed for '%s'\n",
+                    argv[optind - 1]);
+            print_usage(err);
+            return PARSE_BAD;
+        case '?': /* optopt: the unknown short option, or 0 for a long one */
+            if (optopt != 0)
+                fprintf(err, "server: unknown option '-%c'\n", optopt);
             else
-                fprintf(err, "server: %s '%s'\n",
-                        code == ':' ? "a value is needed for" : "unknown option",
-                        argv[optind - 1]);
+                fprintf(err, "server: unknown option '%s'\n", argv[optind - 1]);
             print_usage(err);
             return PARSE_BAD;
         default:

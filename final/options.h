@@ -10,8 +10,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#define WORKERS_DEFAULT 3
-#define WORKERS_MAX     64
+#define WORKERS_DEFAULT     3
+#define WORKERS_MAX         64
 #define SOCKET_PATH_DEFAULT "master.sock"
 
 struct options {

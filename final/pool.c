@@ -182,8 +182,8 @@ static void ask_to_exit(struct slot *s)
 static void log_end(int i, pid_t pid, int status)
 {
     if (WIFSIGNALED(status))
-        log_line("worker %ld (slot %d) was killed by signal %d (%s)",
-                 (long)pid, i, WTERMSIG(status), strsignal(WTERMSIG(status)));
+        log_line("worker %ld (slot %d) was killed by signal %d (%s)", (long)pid,
+                 i, WTERMSIG(status), strsignal(WTERMSIG(status)));
     else if (WEXITSTATUS(status) != 0)
         log_line("worker %ld (slot %d) exited with status %d", (long)pid, i,
                  WEXITSTATUS(status));
@@ -204,7 +204,8 @@ static void settle_unfinished(struct pool *p, int i, pid_t dead)
         atomic_store(&r->done, seq);
         p->dropped++;
         log_line("dropping message %llu: worker[%ld] died on it after "
-                 "redelivery", (unsigned long long)seq, (long)dead);
+                 "redelivery",
+                 (unsigned long long)seq, (long)dead);
         return;
     }
     s->redelivered = seq;
@@ -230,7 +231,8 @@ static void schedule_restart(struct pool *p, int i, pid_t dead)
     s->respawn_at = now + s->backoff_ms;
     if (s->backoff_ms > 0)
         log_line("worker %ld (slot %d) died %lld ms after start; restarting "
-                 "in %u ms", (long)dead, i, (long long)lived, s->backoff_ms);
+                 "in %u ms",
+                 (long)dead, i, (long long)lived, s->backoff_ms);
 }
 
 /* Starts the slot's next worker and says so. */
@@ -241,8 +243,8 @@ static void restart(struct pool *p, int i, pid_t old, const char *why)
         p->slots[i].respawn_at = monotonic_ms() + RESTART_MAX_MS;
         return;
     }
-    log_line("%s slot %d: worker %ld replaced by worker %ld", why, i,
-             (long)old, (long)p->slots[i].pid);
+    log_line("%s slot %d: worker %ld replaced by worker %ld", why, i, (long)old,
+             (long)p->slots[i].pid);
 }
 
 static void reload_next(struct pool *p);
@@ -343,7 +345,8 @@ static void check_stuck(struct pool *p, int i, int64_t now)
     if (now - busy < (int64_t)p->timeout_secs * 1000)
         return;
     log_line("worker %ld (slot %d) stuck on one message for over %u s; "
-             "killing it", (long)s->pid, i, p->timeout_secs);
+             "killing it",
+             (long)s->pid, i, p->timeout_secs);
     if (kill(s->pid, SIGKILL) == -1)
         warn_errno("kill");
     s->killed = true;
@@ -451,8 +454,8 @@ void pool_grow(struct pool *p)
         p->slots[i].respawn_at = monotonic_ms() + RESTART_MAX_MS;
         p->slots[i].state = SLOT_WAITING;
     }
-    log_line("added slot %d (worker %ld); %d workers", i,
-             (long)p->slots[i].pid, p->count);
+    log_line("added slot %d (worker %ld); %d workers", i, (long)p->slots[i].pid,
+             p->count);
 }
 
 void pool_shrink(struct pool *p)
@@ -489,9 +492,9 @@ void pool_status(const struct pool *p, int connections)
         if (s->state == SLOT_FREE)
             continue;
         log_line("status: slot %d, worker %ld, %lu dispatched, %ld queued, "
-                 "%u restarts%s", i, (long)s->pid, s->dispatched,
-                 queue_depth(s->qid), s->restarts,
-                 s->state == SLOT_RETIRING ? ", retiring" : "");
+                 "%u restarts%s",
+                 i, (long)s->pid, s->dispatched, queue_depth(s->qid),
+                 s->restarts, s->state == SLOT_RETIRING ? ", retiring" : "");
         total += s->dispatched;
     }
     log_line("status: %d workers, %lu dispatched, %lu dropped, %d connections",

@@ -28,15 +28,15 @@ enum slot_state {
 struct slot {
     enum slot_state state;
     int qid;
-    pid_t pid;             /* 0 while no worker runs */
-    int64_t started_ms;    /* when the worker started */
-    int64_t respawn_at;    /* SLOT_WAITING: when to start the next one */
-    unsigned backoff_ms;   /* the delay before the last restart */
-    bool exit_due;         /* an exit message must be sent... */
-    bool exit_sent;        /* ...and has been */
-    bool killed;           /* SIGKILLed for --timeout, not yet reaped */
-    uint64_t redelivered;  /* seq of a message already handed on once */
-    pid_t redeliver_from;  /* log the hand-on when the next worker starts */
+    pid_t pid;            /* 0 while no worker runs */
+    int64_t started_ms;   /* when the worker started */
+    int64_t respawn_at;   /* SLOT_WAITING: when to start the next one */
+    unsigned backoff_ms;  /* the delay before the last restart */
+    bool exit_due;        /* an exit message must be sent... */
+    bool exit_sent;       /* ...and has been */
+    bool killed;          /* SIGKILLed for --timeout, not yet reaped */
+    uint64_t redelivered; /* seq of a message already handed on once */
+    pid_t redeliver_from; /* log the hand-on when the next worker starts */
     unsigned long dispatched;
     unsigned restarts;
 };
@@ -47,9 +47,9 @@ struct pool {
     enum pool_phase phase;
     struct slot slots[WORKERS_MAX];
     struct slot_record *records;
-    int count;             /* slots 0..count-1 take new messages */
-    int cursor;            /* round-robin position */
-    uint64_t next_seq;     /* sequence number of the next message */
+    int count;         /* slots 0..count-1 take new messages */
+    int cursor;        /* round-robin position */
+    uint64_t next_seq; /* sequence number of the next message */
     unsigned work_ms;
     unsigned timeout_secs;
     int reloading;         /* the slot being reloaded, or -1 */
@@ -84,9 +84,9 @@ void pool_tick(struct pool *p);
 /* Milliseconds until pool_tick() has something to do, or -1: no hurry. */
 int64_t pool_next_tick(const struct pool *p);
 
-void pool_reload(struct pool *p);   /* SIGHUP */
-void pool_grow(struct pool *p);     /* SIGTTIN */
-void pool_shrink(struct pool *p);   /* SIGTTOU */
+void pool_reload(struct pool *p);                        /* SIGHUP */
+void pool_grow(struct pool *p);                          /* SIGTTIN */
+void pool_shrink(struct pool *p);                        /* SIGTTOU */
 void pool_status(const struct pool *p, int connections); /* SIGUSR1 */
 
 /* Graceful stop: every worker gets an exit message behind its data. */

@@ -21,8 +21,8 @@ int queue_remove(int qid)
     return msgctl(qid, IPC_RMID, NULL);
 }
 
-int queue_send(int qid, long type, uint64_t seq, const char *text,
-               size_t len, int flags)
+int queue_send(int qid, long type, uint64_t seq, const char *text, size_t len,
+               int flags)
 {
     struct message msg;
 

@@ -49,8 +49,8 @@ int queue_remove(int qid);
 /* Puts a message of TYPE with SEQ and LEN bytes of TEXT on queue QID. With
  * FLAGS IPC_NOWAIT a full queue fails at once with EAGAIN; with 0 the call
  * sleeps until there is room. Returns 0, or -1 with errno set. */
-int queue_send(int qid, long type, uint64_t seq, const char *text,
-               size_t len, int flags);
+int queue_send(int qid, long type, uint64_t seq, const char *text, size_t len,
+               int flags);
 
 /* Takes the oldest message from QID into *MSG; with FLAGS IPC_NOWAIT it
  * fails with ENOMSG when the queue is empty, with 0 it sleeps. Returns 0, or

@@ -32,8 +32,9 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: server [-w N]\n"
-                 "  -w N   worker count, 1..%d (default %d)\n",
+    fprintf(out,
+            "usage: server [-w N]\n"
+            "  -w N   worker count, 1..%d (default %d)\n",
             WORKERS_MAX, WORKERS_DEFAULT);
 }
 

@@ -49,10 +49,11 @@ enum { MSG_DATA = 1, MSG_EXIT = 2 };
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: server [-w N] [MESSAGE...]\n"
-                 "  -w N      worker count, 1..%d (default %d)\n"
-                 "  MESSAGE   sent to the workers round-robin; without any,\n"
-                 "            lines are read from standard input\n",
+    fprintf(out,
+            "usage: server [-w N] [MESSAGE...]\n"
+            "  -w N      worker count, 1..%d (default %d)\n"
+            "  MESSAGE   sent to the workers round-robin; without any,\n"
+            "            lines are read from standard input\n",
             WORKERS_MAX, WORKERS_DEFAULT);
 }
 
@@ -205,8 +206,10 @@ static int dispatch(const int *qids, int n, int *cursor, const char *data,
                     size_t len)
 {
     if (len > MSG_MAX) {
-        fprintf(stderr, "server: a message of %zu bytes is longer than %d;"
-                        " skipped\n", len, MSG_MAX);
+        fprintf(stderr,
+                "server: a message of %zu bytes is longer than %d;"
+                " skipped\n",
+                len, MSG_MAX);
         return 0;
     }
     if (send_message(qids[next_slot(cursor, n)], MSG_DATA, data, len) == -1) {

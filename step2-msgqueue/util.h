@@ -34,8 +34,7 @@ void warn_errno(const char *what);
 int write_all(int fd, const void *buf, size_t len);
 
 /* Logs "ROLE[PID]: <formatted text>\n" to standard output in one write(2). */
-void log_line(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Copies LEN bytes of SRC to DST as printable text and NUL-terminates it:
  * backslash and double quote get a backslash before them, tab and carriage

@@ -27,9 +27,10 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: client [-s PATH] [MESSAGE...]\n"
-                 "  -s PATH   socket path (default %s)\n"
-                 "  MESSAGE   sent one by one (default: hello)\n",
+    fprintf(out,
+            "usage: client [-s PATH] [MESSAGE...]\n"
+            "  -s PATH   socket path (default %s)\n"
+            "  MESSAGE   sent one by one (default: hello)\n",
             SOCKET_PATH_DEFAULT);
 }
 

@@ -55,9 +55,10 @@ enum { MSG_DATA = 1, MSG_EXIT = 2 };
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: server [-w N] [-s PATH]\n"
-                 "  -w N      worker count, 1..%d (default %d)\n"
-                 "  -s PATH   socket path (default %s)\n",
+    fprintf(out,
+            "usage: server [-w N] [-s PATH]\n"
+            "  -w N      worker count, 1..%d (default %d)\n"
+            "  -s PATH   socket path (default %s)\n",
             WORKERS_MAX, WORKERS_DEFAULT, SOCKET_PATH_DEFAULT);
 }
 

@@ -59,9 +59,10 @@ enum { MSG_DATA = 1, MSG_EXIT = 2 };
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: server [-w N] [-s PATH]\n"
-                 "  -w N      worker count, 1..%d (default %d)\n"
-                 "  -s PATH   socket path (default %s)\n",
+    fprintf(out,
+            "usage: server [-w N] [-s PATH]\n"
+            "  -w N      worker count, 1..%d (default %d)\n"
+            "  -s PATH   socket path (default %s)\n",
             WORKERS_MAX, WORKERS_DEFAULT, SOCKET_PATH_DEFAULT);
 }
 
@@ -427,7 +428,7 @@ static int handle_readable(struct pool *p, struct conn *c)
     if (n == -1) {
         if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
             return 0; /* nothing after all: select() will tell us again */
-        return -1; /* ECONNRESET: the client is gone */
+        return -1;    /* ECONNRESET: the client is gone */
     }
     if (n == 0)
         c->eof = true; /* a last line without a newline counts now */
@@ -446,7 +447,8 @@ static void add_conn(struct pool *p, int fd)
      * and epoll(7) have no such limit. */
     if (fd >= FD_SETSIZE) {
         log_line("connection refused: descriptor %d is beyond FD_SETSIZE "
-                 "(%d)", fd, FD_SETSIZE);
+                 "(%d)",
+                 fd, FD_SETSIZE);
         close(fd);
         return;
     }

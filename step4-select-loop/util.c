@@ -62,7 +62,8 @@ int write_all(int fd, const void *buf, size_t len)
         ssize_t n = write(fd, p, len);
 
         if (n == -1) {
-            if (errno == EINTR) /* a signal arrived before anything was written */
+            /* A signal arrived before anything was written: again. */
+            if (errno == EINTR)
                 continue;
             return -1;
         }
@@ -83,7 +84,7 @@ void log_line(const char *fmt, ...)
     va_start(ap, fmt);
     body = vsnprintf(line + head, sizeof line - (size_t)head, fmt, ap);
     va_end(ap);
-    if (body < 0) /* an output error: log the prefix alone rather than garbage */
+    if (body < 0) /* an output error: log the prefix alone, not garbage */
         body = 0;
 
     /* vsnprintf() returns the length it wanted; cut to what fits, keeping one

@@ -70,9 +70,10 @@ static volatile sig_atomic_t stop_signal;
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: server [-w N] [-s PATH]\n"
-                 "  -w N      worker count, 1..%d (default %d)\n"
-                 "  -s PATH   socket path (default %s)\n",
+    fprintf(out,
+            "usage: server [-w N] [-s PATH]\n"
+            "  -w N      worker count, 1..%d (default %d)\n"
+            "  -s PATH   socket path (default %s)\n",
             WORKERS_MAX, WORKERS_DEFAULT, SOCKET_PATH_DEFAULT);
 }
 
@@ -531,7 +532,7 @@ static int handle_readable(struct pool *p, struct conn *c)
     if (n == -1) {
         if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
             return 0; /* nothing after all: select() will tell us again */
-        return -1; /* ECONNRESET: the client is gone */
+        return -1;    /* ECONNRESET: the client is gone */
     }
     if (n == 0)
         c->eof = true; /* a last line without a newline counts now */
@@ -550,7 +551,8 @@ static void add_conn(struct pool *p, int fd)
      * and epoll(7) have no such limit. */
     if (fd >= FD_SETSIZE) {
         log_line("connection refused: descriptor %d is beyond FD_SETSIZE "
-                 "(%d)", fd, FD_SETSIZE);
+                 "(%d)",
+                 fd, FD_SETSIZE);
         close(fd);
         return;
     }
