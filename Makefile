@@ -4,6 +4,7 @@
 #   make step3         build one stage (step1 .. step5, final)
 #   make test          get the test tools if needed, build, run every test
 #   make demo          run the newest pool with a few clients, then stop it
+#   make bench         what each chapter's design costs (tests/bench/run)
 #   make diff-step3    what chapter 3 changes in chapter 2
 #   make format        apply .clang-format to every C file
 #   make clean
@@ -22,9 +23,10 @@ all: $(PRESENT)
 $(PRESENT):
 	$(MAKE) -C $@
 
-# step3 -> step3-unix-socket, if that stage exists.
+# step3 -> step3-unix-socket, if that stage exists. (final is its own
+# directory, built by the rule above.)
 stage_of = $(filter $(1)%,$(STAGES))
-$(SHORT):
+$(filter-out $(PRESENT),$(SHORT)):
 	@if [ -f $(call stage_of,$@)/Makefile ]; then \
 	    $(MAKE) -C $(call stage_of,$@); \
 	else echo "$@: not written yet, skipped"; fi
@@ -35,6 +37,9 @@ test: all
 
 demo: all
 	@tests/demo
+
+bench: all
+	@tests/bench/run
 
 # diff-step3: the chapter as a patch against the stage before it.
 diff-step%:
@@ -53,5 +58,6 @@ format:
 clean:
 	@for d in $(PRESENT); do $(MAKE) -s -C $$d clean; done
 	@$(MAKE) -s -C tests/unit clean
+	@$(MAKE) -s -C tests/bench clean
 
-.PHONY: all test demo format clean diff-final $(PRESENT) $(SHORT)
+.PHONY: all test demo bench format clean diff-final $(PRESENT) $(SHORT)

@@ -64,13 +64,18 @@ static int watch_master(pid_t master)
     return 0;
 }
 
-/* Sleeps MS milliseconds: the simulated work. */
+/* Sleeps MS milliseconds: the simulated work. A signal cuts the sleep
+ * short; the rest is slept, unless the master has died meanwhile. */
 static void work(unsigned ms)
 {
     struct timespec t = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
 
-    while (nanosleep(&t, &t) == -1 && errno == EINTR)
-        ; /* a signal cut the sleep short: sleep what is left */
+    /* Even a zero sleep is a system call, and the kernel may round it up
+     * to its timer slack (50 us by default): none at all for no work. */
+    if (ms == 0)
+        return;
+    while (nanosleep(&t, &t) == -1 && errno == EINTR && !orphaned)
+        ;
 }
 
 /* Handles the message in the record: log it, work, mark it finished. The
