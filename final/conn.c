@@ -9,7 +9,6 @@
 
 #include "conn.h"
 #include "frame.h"
-#include "listener.h"
 #include "log.h"
 
 /* Room for replies the client has not read. When it cannot take one more
@@ -34,11 +33,6 @@ struct conn *conn_open(int fd)
 
     if (c == NULL) {
         warn_errno("malloc");
-        close(fd);
-        return NULL;
-    }
-    if (set_nonblocking(fd) == -1) {
-        free(c);
         close(fd);
         return NULL;
     }

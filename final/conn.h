@@ -17,7 +17,7 @@ struct conn;
 /* Queues one message and returns its reply line ("OK\n", "BUSY\n"...). */
 typedef const char *dispatch_fn(void *ctx, const char *msg, size_t len);
 
-/* Takes accepted socket FD (made non-blocking here). Returns the
+/* Takes the accepted socket FD, which must be non-blocking. Returns the
  * connection, or NULL after closing FD and saying why. */
 struct conn *conn_open(int fd);
 

@@ -21,6 +21,7 @@ struct master {
     int ready_fd;    /* -d: told when the loop runs, or -1 */
     bool paused;     /* out of descriptors: not accepting for now */
     int connections; /* how many entries of conns are in use */
+    int high_fd;     /* the highest of them, or -1 */
     struct conn *conns[FD_SETSIZE];
     struct pool pool;
 };
