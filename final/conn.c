@@ -141,8 +141,17 @@ int conn_ready(struct conn *c, bool readable, bool writable,
     return c->eof && !c->held && c->out_len == 0 ? -1 : 0;
 }
 
-void conn_finish(struct conn *c, dispatch_fn *dispatch, void *ctx)
+bool conn_finish(struct conn *c, dispatch_fn *dispatch, void *ctx)
 {
     take_messages(c, dispatch, ctx);
-    flush_replies(c);
+    c->eof = true; /* read no more */
+    c->held = false;
+    return conn_flush(c) == 0;
+}
+
+int conn_flush(struct conn *c)
+{
+    if (flush_replies(c) == -1)
+        return -1;
+    return c->out_len > 0 ? 0 : -1;
 }

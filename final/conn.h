@@ -37,7 +37,13 @@ int conn_ready(struct conn *c, bool readable, bool writable,
                dispatch_fn *dispatch, void *ctx);
 
 /* At a stop: dispatches the whole messages already read, as far as the
- * reply buffer allows, and writes what the socket takes without waiting. */
-void conn_finish(struct conn *c, dispatch_fn *dispatch, void *ctx);
+ * reply buffer allows, and writes what the socket takes without waiting.
+ * Nothing is read or dispatched after this. Returns true while replies
+ * still wait for the client to read them (see conn_flush()). */
+bool conn_finish(struct conn *c, dispatch_fn *dispatch, void *ctx);
+
+/* After conn_finish(): writes more of the waiting replies. Returns 0 while
+ * some still wait, or -1 when none is left or the client has gone. */
+int conn_flush(struct conn *c);
 
 #endif

@@ -128,11 +128,13 @@ static void begin_stop(struct master *m)
     m->listener = -1;
     if (unlinkat(m->dir_fd, m->socket_path, 0) == -1)
         warn_errno(m->socket_path);
+    /* The replies to messages already queued go out, while the workers
+     * empty their queues: a client that is told nothing might send its
+     * message again. A client that does not read them holds up nothing. */
     for (int fd = 0; fd <= m->high_fd; fd++) {
-        if (m->conns[fd] != NULL) {
-            conn_finish(m->conns[fd], dispatch, &m->pool);
+        if (m->conns[fd] != NULL &&
+            !conn_finish(m->conns[fd], dispatch, &m->pool))
             drop_conn(m, fd);
-        }
     }
     pool_stop(&m->pool);
 }
@@ -206,15 +208,21 @@ static void serve_clients(struct master *m, int max_fd, fd_set *rd, fd_set *wr)
         accept_clients(m);
     for (int fd = 0; fd <= max_fd; fd++) {
         bool readable, writable;
+        int rc;
 
         /* A connection accepted just now is in neither set. */
         if (m->conns[fd] == NULL || fd == m->listener)
             continue;
         readable = FD_ISSET(fd, rd);
         writable = FD_ISSET(fd, wr);
-        if ((readable || writable) &&
-            conn_ready(m->conns[fd], readable, writable, dispatch, &m->pool) ==
-                -1)
+        if (!readable && !writable)
+            continue;
+        if (m->pool.phase == POOL_RUNNING)
+            rc = conn_ready(m->conns[fd], readable, writable, dispatch,
+                            &m->pool);
+        else /* stopping: only the last replies go out */
+            rc = conn_flush(m->conns[fd]);
+        if (rc == -1)
             drop_conn(m, fd);
     }
 }
@@ -248,9 +256,14 @@ int master_run(struct master *m)
         }
         if (FD_ISSET(signals_fd(), &rd))
             handle_signals(m);
-        if (m->pool.phase == POOL_RUNNING)
-            serve_clients(m, max_fd, &rd, &wr);
+        /* After a stop began just now, the sets may name connections that
+         * are gone (skipped) and others that may only be written to. */
+        serve_clients(m, max_fd, &rd, &wr);
         pool_tick(&m->pool);
+    }
+    for (int fd = 0; fd <= m->high_fd; fd++) {
+        if (m->conns[fd] != NULL) /* replies the client never read */
+            drop_conn(m, fd);
     }
     if (m->listener != -1) { /* stopped by a failure, not by a signal */
         close(m->listener);
