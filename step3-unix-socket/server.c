@@ -223,7 +223,7 @@ static int remove_stale_socket(const struct sockaddr_un *addr)
 {
     const char *path = addr->sun_path;
     struct stat st;
-    int fd, rc;
+    int fd, rc, saved;
 
     if (lstat(path, &st) == -1) {
         if (errno == ENOENT) /* nothing there */
@@ -241,15 +241,17 @@ static int remove_stale_socket(const struct sockaddr_un *addr)
         return -1;
     }
     rc = connect(fd, (const struct sockaddr *)addr, sizeof *addr);
-    if (rc == -1 && errno != ECONNREFUSED)
-        warn_errno(path); /* EACCES, say: not ours to judge */
+    saved = errno; /* before close(), which may change it */
     close(fd);
     if (rc == 0) {
         warn("%s: already in use by a running server", path);
         return -1;
     }
-    if (errno != ECONNREFUSED)
+    if (saved != ECONNREFUSED) { /* EACCES, say: not ours to judge */
+        errno = saved;
+        warn_errno(path);
         return -1;
+    }
     /* ECONNREFUSED: a socket file that no process listens on. */
     if (unlink(path) == -1) {
         warn_errno(path);

@@ -78,6 +78,26 @@ static ssize_t read_reply(int fd, char *buf, size_t size)
     return (ssize_t)len;
 }
 
+/* Sends MSG and its newline in one write(2). In two writes, chapter 3's
+ * server could read the message alone with its single read(), reply and
+ * close, and our second write would fail with EPIPE. Returns 0, or -1 with
+ * errno set. */
+static int send_line(int fd, const char *msg, size_t len)
+{
+    char *line = malloc(len + 1);
+    int rc, saved;
+
+    if (line == NULL)
+        return -1;
+    memcpy(line, msg, len);
+    line[len] = '\n';
+    rc = write_all(fd, line, len + 1);
+    saved = errno;
+    free(line);
+    errno = saved;
+    return rc;
+}
+
 /* Sends MSG and a newline over FD, waits for the reply and prints the
  * exchange. The next message is sent only after this reply has come, so a
  * read never takes in part of the reply after it. Returns 0 if the reply was
@@ -90,7 +110,7 @@ static int send_one(int fd, const char *msg)
     size_t len = strlen(msg);
     ssize_t got;
 
-    if (write_all(fd, msg, len) == -1 || write_all(fd, "\n", 1) == -1) {
+    if (send_line(fd, msg, len) == -1) {
         warn_errno("write");
         return -1;
     }

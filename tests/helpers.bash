@@ -90,6 +90,17 @@ wait_exit() {
     wait_for "process $1 to exit" not_running "$1" || return 1
     EXIT_STATUS=0
     wait "$1" || EXIT_STATUS=$?
+    forget_pid "$1"
+}
+
+# forget_pid PID - takes a reaped PID off the teardown list: the kernel may
+# give the number to some other process, which teardown must not kill.
+forget_pid() {
+    local pid keep=()
+    for pid in "${BG_PIDS[@]}"; do
+        [ "$pid" = "$1" ] || keep+=("$pid")
+    done
+    BG_PIDS=("${keep[@]}")
 }
 
 # stop_server SIGNAL - sends SIGNAL to the server and waits for it to end;
