@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,12 +115,28 @@ void daemon_ready(int *ready_fd)
     *ready_fd = -1;
 }
 
-/* Reads the pid in PATH. Returns it, 0 if there is no usable pid, or -1
- * after saying why the file cannot be read. */
-static long read_pid(const char *path)
+/* The pidfile stays open, with a write lock on it, for the master's whole
+ * life. The lock, not the pid written inside, says whether a master is
+ * alive: the kernel drops it when the process dies, however it dies, and a
+ * pid in a stale file may have been given to some other process since.
+ * fcntl() locks belong to a process and are not inherited by fork(), so
+ * workers never hold it. */
+static int pid_fd = -1;
+
+/* A write lock on the whole file. */
+static struct flock whole_file(void)
 {
-    char buf[32];
-    ssize_t n;
+    struct flock fl;
+
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET; /* l_start 0, l_len 0: the whole file */
+    return fl;
+}
+
+int pidfile_check(const char *path)
+{
+    struct flock fl = whole_file();
     int fd = open(path, O_RDONLY | O_CLOEXEC);
 
     if (fd == -1) {
@@ -130,24 +145,15 @@ static long read_pid(const char *path)
         warn_errno(path);
         return -1;
     }
-    n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    return strtol(buf, NULL, 10) > 0 ? strtol(buf, NULL, 10) : 0;
-}
-
-int pidfile_check(const char *path)
-{
-    long pid = read_pid(path);
-
-    if (pid == -1)
+    /* F_GETLK: would our lock be refused, and by whom? */
+    if (fcntl(fd, F_GETLK, &fl) == -1) {
+        warn_errno(path);
+        close(fd);
         return -1;
-    /* kill() with signal 0 only checks: ESRCH means no such process. EPERM
-     * means it exists but is not ours: still alive, still refused. */
-    if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
-        warn("%s: held by a running master (pid %ld)", path, pid);
+    }
+    close(fd);
+    if (fl.l_type != F_UNLCK) {
+        warn("%s: held by a running master (pid %ld)", path, (long)fl.l_pid);
         return -1;
     }
     return 0;
@@ -155,41 +161,47 @@ int pidfile_check(const char *path)
 
 int pidfile_write(const char *path)
 {
+    struct flock fl = whole_file();
     char buf[32];
     int len = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
-    if (fd == -1) {
+    pid_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (pid_fd == -1) {
         warn_errno(path);
         return -1;
     }
-    if (write_all(fd, buf, (size_t)len) == -1) {
-        warn_errno(path);
-        close(fd);
+    /* F_SETLK, not F_SETLKW: another master starting at the same moment
+     * may have won since pidfile_check(); then we refuse, not wait. */
+    if (fcntl(pid_fd, F_SETLK, &fl) == -1) {
+        if (errno == EACCES || errno == EAGAIN)
+            warn("%s: held by a running master", path);
+        else
+            warn_errno(path);
+        close(pid_fd);
+        pid_fd = -1;
         return -1;
     }
-    if (close(fd) == -1) {
+    /* Only now, with the lock, may the old contents go. */
+    if (ftruncate(pid_fd, 0) == -1 ||
+        write_all(pid_fd, buf, (size_t)len) == -1) {
         warn_errno(path);
         return -1;
     }
     return 0;
 }
 
+int pidfile_fd(void)
+{
+    return pid_fd;
+}
+
 void pidfile_remove(int dir_fd, const char *path)
 {
-    char buf[32];
-    ssize_t n;
-    int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC);
-
-    if (fd == -1)
+    if (pid_fd == -1)
         return;
-    n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return;
-    buf[n] = '\0';
-    /* Another master may have taken the file over since: leave it then. */
-    if (strtol(buf, NULL, 10) == (long)getpid() &&
-        unlinkat(dir_fd, path, 0) == -1)
+    /* Unlink first, while the lock still keeps a new master out. */
+    if (unlinkat(dir_fd, path, 0) == -1)
         warn_errno(path);
+    close(pid_fd);
+    pid_fd = -1;
 }

@@ -22,13 +22,17 @@ int daemon_detach(int *dir_fd);
  * Does nothing if *READY_FD is already -1 (not a daemon). */
 void daemon_ready(int *ready_fd);
 
-/* Refuses (returns -1, saying why) if PATH names a live process. */
+/* Refuses (returns -1, saying why) if a live master holds PATH. */
 int pidfile_check(const char *path);
 
-/* Writes our pid to PATH. Returns 0, or -1 after saying why not. */
+/* Takes PATH for this process: locks it and writes our pid. Returns 0, or
+ * -1 after saying why not. */
 int pidfile_write(const char *path);
 
-/* Removes PATH (relative to DIR_FD) if it still holds our pid. */
+/* The pidfile's descriptor, or -1 (a worker closes it). */
+int pidfile_fd(void);
+
+/* Removes PATH (relative to DIR_FD) if pidfile_write() took it. */
 void pidfile_remove(int dir_fd, const char *path);
 
 #endif

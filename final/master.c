@@ -26,6 +26,8 @@ static void close_master_fds(void *ctx)
         close(m->listener);
     if (m->ready_fd != -1)
         close(m->ready_fd);
+    if (pidfile_fd() != -1)
+        close(pidfile_fd());
     for (int fd = 0; fd <= m->high_fd; fd++) {
         if (m->conns[fd] != NULL)
             close(fd); /* the memory is only a copy: nothing to free */

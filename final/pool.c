@@ -76,6 +76,25 @@ int pool_init(struct pool *p, const struct options *opt,
     return 0;
 }
 
+/* Sends slot S its exit message if one is due. It goes behind the data
+ * already queued, so the worker first handles all of it. */
+static void send_exit(struct slot *s)
+{
+    if (!s->exit_due || s->exit_sent || s->pid == 0)
+        return;
+    if (queue_send(s->qid, MSG_EXIT, 0, "", 0, IPC_NOWAIT) == 0)
+        s->exit_sent = true;
+    else if (errno != EAGAIN) /* EAGAIN: full; pool_tick() tries again */
+        warn_errno("msgsnd exit message");
+}
+
+static void ask_to_exit(struct slot *s)
+{
+    s->exit_due = true;
+    s->exit_sent = false;
+    send_exit(s);
+}
+
 /* Forks a worker for slot I. Returns 0, or -1 if fork() failed. */
 static int spawn(struct pool *p, int i)
 {
@@ -103,6 +122,7 @@ static int spawn(struct pool *p, int i)
     s->pid = pid;
     s->started_ms = monotonic_ms();
     s->state = SLOT_RUNNING;
+    s->exit_due = false;
     s->exit_sent = false;
     s->killed = false;
     if (s->redeliver_from != 0) {
@@ -111,6 +131,9 @@ static int spawn(struct pool *p, int i)
                  (long)pid);
         s->redeliver_from = 0;
     }
+    /* A worker that must leave once its queue is empty. */
+    if (s->retiring || p->phase == POOL_STOPPING)
+        ask_to_exit(s);
     return 0;
 }
 
@@ -157,25 +180,6 @@ const char *pool_dispatch(struct pool *p, const char *msg, size_t len)
         }
     }
     return "BUSY\n";
-}
-
-/* Sends slot S its exit message if one is due. It goes behind the data
- * already queued, so the worker first handles all of it. */
-static void send_exit(struct slot *s)
-{
-    if (!s->exit_due || s->exit_sent || s->pid == 0)
-        return;
-    if (queue_send(s->qid, MSG_EXIT, 0, "", 0, IPC_NOWAIT) == 0)
-        s->exit_sent = true;
-    else if (errno != EAGAIN) /* EAGAIN: full; pool_tick() tries again */
-        warn_errno("msgsnd exit message");
-}
-
-static void ask_to_exit(struct slot *s)
-{
-    s->exit_due = true;
-    s->exit_sent = false;
-    send_exit(s);
 }
 
 /* Logs how a worker ended, unless it left normally when asked. */
@@ -249,6 +253,16 @@ static void restart(struct pool *p, int i, pid_t old, const char *why)
 
 static void reload_next(struct pool *p);
 
+/* Slot I's old worker PID has left: its successor starts, and then the
+ * next slot's turn comes. */
+static void reload_done(struct pool *p, int i, pid_t pid)
+{
+    p->slots[i].exit_due = false;
+    restart(p, i, pid, "reloaded");
+    if (p->reloading == i)
+        reload_next(p);
+}
+
 /* Slot I's retiring worker has emptied its queue and left: the queue goes. */
 static void retire(struct pool *p, int i)
 {
@@ -272,47 +286,38 @@ static void worker_ended(struct pool *p, int i, pid_t pid, int status)
     bool asked = WIFEXITED(status) && WEXITSTATUS(status) == 0 && s->exit_sent;
 
     s->pid = 0;
+    /* Nobody works on a message in this slot now. Left set, the time would
+     * make --timeout kill the next worker before it took anything. */
+    atomic_store(&p->records[i].busy_ms, 0);
     if (!asked)
         log_end(i, pid, status);
     if (p->phase == POOL_TERMINATING) {
         s->state = SLOT_DONE;
         return;
     }
-    if (!asked)
-        settle_unfinished(p, i, pid);
-
-    if (p->phase == POOL_STOPPING) {
-        if (asked) {
+    if (asked) {
+        if (s->retiring)
+            retire(p, i);
+        else if (p->phase == POOL_STOPPING)
             s->state = SLOT_DONE;
-            return;
-        }
-        /* Its queue may still hold acknowledged messages: a new worker
-         * handles them, then leaves on its own exit message. */
-        restart(p, i, pid, "restarted");
-        ask_to_exit(s);
+        else /* reloading: the next worker takes over the queue */
+            reload_done(p, i, pid);
         return;
     }
-    switch (s->state) {
-    case SLOT_RETIRING:
-        if (asked) {
-            retire(p, i);
-        } else {
-            restart(p, i, pid, "restarted");
-            s->state = SLOT_RETIRING;
-            ask_to_exit(s);
-        }
-        break;
-    case SLOT_RELOADING:
-        s->exit_due = false;
-        restart(p, i, pid, "reloaded");
-        if (p->reloading == i)
-            reload_next(p);
-        break;
-    default: /* a worker nobody asked to leave has died */
-        schedule_restart(p, i, pid);
-        if (s->backoff_ms == 0)
-            restart(p, i, pid, "restarted");
+    settle_unfinished(p, i, pid);
+    if (p->phase == POOL_STOPPING && queue_depth(s->qid) == -1) {
+        s->state = SLOT_DONE; /* the queue is gone: nothing left to hand on */
+        return;
     }
+    if (s->state == SLOT_RELOADING) { /* died on the way out */
+        reload_done(p, i, pid);
+        return;
+    }
+    /* A death. The replacement, when it comes, takes the same queue; in a
+     * stop or a retirement it too gets an exit message (spawn()). */
+    schedule_restart(p, i, pid);
+    if (s->backoff_ms == 0)
+        restart(p, i, pid, "restarted");
 }
 
 void pool_reap(struct pool *p)
@@ -366,8 +371,6 @@ void pool_tick(struct pool *p)
                          (long)s->pid, s->restarts);
             else
                 s->respawn_at = now + RESTART_MAX_MS;
-            if (p->phase == POOL_STOPPING)
-                ask_to_exit(s);
         }
         check_stuck(p, i, now);
         send_exit(s);
@@ -443,7 +446,7 @@ void pool_grow(struct pool *p)
         log_line("already %d workers; not adding one", WORKERS_MAX);
         return;
     }
-    if (p->slots[i].state == SLOT_RETIRING) { /* its queue is still in use */
+    if (p->slots[i].retiring) { /* its queue is still in use */
         p->grow_pending++;
         return;
     }
@@ -471,11 +474,13 @@ void pool_shrink(struct pool *p)
         return;
     }
     s = &p->slots[--p->count];
-    /* The worker leaves once its queue is empty; then the queue goes. */
-    if (s->state == SLOT_WAITING && spawn(p, p->count) == -1)
-        s->respawn_at = monotonic_ms() + RESTART_MAX_MS;
-    s->state = SLOT_RETIRING;
-    ask_to_exit(s);
+    /* The worker leaves once its queue is empty; then the queue goes. A
+     * slot waiting for a restart gets its worker now (pool_tick()). */
+    s->retiring = true;
+    if (s->pid != 0)
+        ask_to_exit(s);
+    else
+        s->respawn_at = 0;
     log_line("retiring slot %d (worker %ld); %d workers", p->count,
              (long)s->pid, p->count);
     if (p->reloading == p->count) /* it was being reloaded: that is over */
@@ -494,7 +499,7 @@ void pool_status(const struct pool *p, int connections)
         log_line("status: slot %d, worker %ld, %lu dispatched, %ld queued, "
                  "%u restarts%s",
                  i, (long)s->pid, s->dispatched, queue_depth(s->qid),
-                 s->restarts, s->state == SLOT_RETIRING ? ", retiring" : "");
+                 s->restarts, s->retiring ? ", retiring" : "");
         total += s->dispatched;
     }
     log_line("status: %d workers, %lu dispatched, %lu dropped, %d connections",

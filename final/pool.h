@@ -21,7 +21,6 @@ enum slot_state {
     SLOT_WAITING,   /* queue, no worker: one starts at respawn_at */
     SLOT_RUNNING,   /* queue and worker */
     SLOT_RELOADING, /* the worker has its exit message; a new one follows */
-    SLOT_RETIRING,  /* the worker has its exit message; then the queue goes */
     SLOT_DONE       /* stopping: the worker has left */
 };
 
@@ -35,6 +34,7 @@ struct slot {
     bool exit_due;        /* an exit message must be sent... */
     bool exit_sent;       /* ...and has been */
     bool killed;          /* SIGKILLed for --timeout, not yet reaped */
+    bool retiring;        /* beyond count: its queue goes once empty */
     uint64_t redelivered; /* seq of a message already handed on once */
     pid_t redeliver_from; /* log the hand-on when the next worker starts */
     unsigned long dispatched;
