@@ -68,9 +68,11 @@ static int parse_workers(const char *s)
     char *end;
     long n;
 
+    if (*s < '0' || *s > '9') /* strtol() would take " 2" and "+2" too */
+        return -1;
     errno = 0;
     n = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || n < 1 || n > WORKERS_MAX)
+    if (errno != 0 || *end != '\0' || n < 1 || n > WORKERS_MAX)
         return -1;
     return (int)n;
 }

@@ -41,7 +41,9 @@ common_teardown() {
 # start_bg CMD ARGS... - runs a program in the background with its output in
 # $OUT and $ERR and its pid in $BG_PID. 3>&- closes the descriptor bats
 # reads test output from: a background process holding it would make bats
-# wait for it forever.
+# wait for it forever. Its standard input is /dev/null, as for any
+# background job of a non-interactive shell; to feed it a file, start
+# `bash -c 'exec "$@" <"$0"' FILE CMD ARGS...`.
 start_bg() {
     "$@" >"$OUT" 2>"$ERR" 3>&- &
     BG_PID=$!
@@ -73,10 +75,12 @@ wait_for() {
 }
 
 # True while PID runs: it exists and is not a zombie (a process that has
-# ended but that its parent, here bats, has not yet waited for).
+# ended but that its parent, here bats, has not yet waited for). The state
+# is the field after the last ")": the command name before it may itself
+# hold spaces or parentheses.
 running() {
     local state
-    state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+    state=$(sed -n 's/.*) \(.\).*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 1
     [ -n "$state" ] && [ "$state" != Z ]
 }
 
@@ -121,11 +125,14 @@ children_of() {
     return 0
 }
 
-# kill_tree PID - SIGKILLs PID's children, then PID.
+# kill_tree PID - SIGKILLs PID and every process below it. PID is stopped
+# first, so that it cannot fork a replacement for a child killed meanwhile
+# (a master respawns its workers).
 kill_tree() {
     local child
+    kill -STOP "$1" 2>/dev/null || return 0
     for child in $(children_of "$1"); do
-        kill -KILL "$child" 2>/dev/null || true
+        kill_tree "$child"
     done
     kill -KILL "$1" 2>/dev/null || true
 }
