@@ -7,6 +7,9 @@
 #   make bench         what each chapter's design costs (tests/bench/run)
 #   make diff-step3    what chapter 3 changes in chapter 2
 #   make format        apply .clang-format to every C file
+#   make format-check  fail if any C file is not formatted
+#   make lint          cppcheck and clang-tidy (.clang-tidy) over every stage
+#   make valgrind      the final pool under valgrind: load, reload, stop
 #   make clean
 #
 # make SAN=1 ... builds with AddressSanitizer and UBSan; make CC=clang ...
@@ -52,12 +55,30 @@ diff-step%:
 diff-final:
 	@diff -ru -x '*.o' -x server -x client step5-signals final || true
 
+C_FILES = $$(find . -name '*.[ch]' -not -path './.git/*')
+
 format:
-	clang-format -i $$(find . -name '*.[ch]' -not -path './tests/unit/build/*')
+	clang-format -i $(C_FILES)
+
+format-check:
+	clang-format --dry-run --Werror $(C_FILES)
+
+# Each stage's sources with its own directory for its headers.
+lint:
+	cppcheck --quiet --std=c11 --error-exitcode=1 \
+	    --enable=warning,style,performance,portability \
+	    --suppress=missingIncludeSystem $(PRESENT)
+	@for f in $(wildcard $(addsuffix /*.c,$(PRESENT))); do \
+	    clang-tidy --quiet $$f -- -std=c11 -I$$(dirname $$f) \
+	        2>/dev/null || { echo "lint: $$f"; exit 1; }; \
+	done; echo "clang-tidy: clean"
+
+valgrind: final
+	@tests/valgrind
 
 clean:
 	@for d in $(PRESENT); do $(MAKE) -s -C $$d clean; done
 	@$(MAKE) -s -C tests/unit clean
 	@$(MAKE) -s -C tests/bench clean
 
-.PHONY: all test demo bench format clean diff-final $(PRESENT) $(SHORT)
+.PHONY: all test demo bench format format-check lint valgrind clean diff-final $(PRESENT) $(SHORT)

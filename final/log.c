@@ -24,8 +24,8 @@
  * around it. Longer lines are cut, never split. */
 #define LOG_LINE_MAX (ESCAPED_SIZE(MSG_MAX) + 128)
 
-static int fd = STDOUT_FILENO;
-static const char *role = "master";
+static int out_fd = STDOUT_FILENO;
+static const char *log_role = "master";
 static const char *program = "server";
 static bool errors_as_events;
 
@@ -38,18 +38,18 @@ int log_open(const char *path)
 
     if (new_fd == -1)
         return -1;
-    fd = new_fd;
+    out_fd = new_fd;
     return 0;
 }
 
 int log_fd(void)
 {
-    return fd;
+    return out_fd;
 }
 
-void log_set_role(const char *name)
+void log_set_role(const char *role)
 {
-    role = name;
+    log_role = role;
 }
 
 void log_set_program(const char *name)
@@ -62,12 +62,12 @@ void log_errors_as_events(void)
     errors_as_events = true;
 }
 
-int write_all(int out, const void *buf, size_t len)
+int write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
 
     while (len > 0) {
-        ssize_t n = write(out, p, len);
+        ssize_t n = write(fd, p, len);
 
         if (n == -1) {
             if (errno == EINTR)
@@ -87,7 +87,7 @@ static void vlog_line(const char *fmt, va_list ap)
     int head, body;
     size_t len;
 
-    head = snprintf(line, sizeof line, "%s[%ld]: ", role, (long)getpid());
+    head = snprintf(line, sizeof line, "%s[%ld]: ", log_role, (long)getpid());
     body = vsnprintf(line + head, sizeof line - (size_t)head, fmt, ap);
     if (body < 0)
         body = 0;
@@ -97,7 +97,7 @@ static void vlog_line(const char *fmt, va_list ap)
     if (len > sizeof line - 1)
         len = sizeof line - 1;
     line[len++] = '\n';
-    if (write_all(fd, line, len) == -1 && !errors_as_events)
+    if (write_all(out_fd, line, len) == -1 && !errors_as_events)
         fprintf(stderr, "%s: write log: %s\n", program, strerror(errno));
 }
 

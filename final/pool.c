@@ -305,8 +305,13 @@ static void worker_ended(struct pool *p, int i, pid_t pid, int status)
         return;
     }
     settle_unfinished(p, i, pid);
-    if (p->phase == POOL_STOPPING && queue_depth(s->qid) == -1) {
-        s->state = SLOT_DONE; /* the queue is gone: nothing left to hand on */
+    /* In a stop, a successor is needed only for something to hand on: a
+     * message to redeliver, or a queue not yet empty (if only its exit
+     * message is left, the successor takes that and leaves). Otherwise a
+     * worker that always dies on its way out would keep the stop going. */
+    if (p->phase == POOL_STOPPING && s->redeliver_from == 0 &&
+        queue_depth(s->qid) <= 0) {
+        s->state = SLOT_DONE;
         return;
     }
     if (s->state == SLOT_RELOADING) { /* died on the way out */

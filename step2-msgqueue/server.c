@@ -303,9 +303,8 @@ int main(int argc, char *argv[])
         return EXIT_FAILURE;
     log_line("started");
     started = start_workers(qids, workers);
-    if (started < workers)
-        status = EXIT_FAILURE;
-    else if (dispatch_all(qids, workers, argv + optind, argc - optind) == -1)
+    if (started < workers ||
+        dispatch_all(qids, workers, argv + optind, argc - optind) == -1)
         status = EXIT_FAILURE;
 
     /* Exit messages go behind the data: each worker first empties its queue.

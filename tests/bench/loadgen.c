@@ -74,8 +74,7 @@ static int dial(const struct run *r)
 
     if (fd == -1)
         return -1;
-    if (connect(fd, (const struct sockaddr *)&r->addr, sizeof r->addr) ==
-        -1) {
+    if (connect(fd, (const struct sockaddr *)&r->addr, sizeof r->addr) == -1) {
         int saved = errno;
 
         close(fd);
@@ -289,12 +288,23 @@ int main(int argc, char *argv[])
 
     while ((opt = getopt(argc, argv, "s:m:c:n:d:")) != -1) {
         switch (opt) {
-        case 's': path = optarg; break;
-        case 'm': mode = optarg; break;
-        case 'c': r.conns = strtoul(optarg, NULL, 10); break;
-        case 'n': r.msgs = strtoul(optarg, NULL, 10); break;
-        case 'd': r.depth = strtoul(optarg, NULL, 10); break;
-        default: usage();
+        case 's':
+            path = optarg;
+            break;
+        case 'm':
+            mode = optarg;
+            break;
+        case 'c':
+            r.conns = strtoul(optarg, NULL, 10);
+            break;
+        case 'n':
+            r.msgs = strtoul(optarg, NULL, 10);
+            break;
+        case 'd':
+            r.depth = strtoul(optarg, NULL, 10);
+            break;
+        default:
+            usage();
         }
     }
     if (path == NULL || mode == NULL || r.conns == 0 || r.depth == 0 ||
