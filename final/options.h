@@ -22,6 +22,7 @@ struct options {
     const char *log_path;    /* -l, or NULL: standard output */
     unsigned timeout_secs;   /* -t: 0 = never */
     unsigned work_ms;        /* --work-ms */
+    const char *crash_on;    /* --crash-on, or NULL (see worker.h) */
 };
 
 enum parse_result {

@@ -54,6 +54,7 @@ int pool_init(struct pool *p, const struct options *opt,
     memset(p, 0, sizeof *p);
     p->phase = POOL_RUNNING;
     p->work_ms = opt->work_ms;
+    p->crash_on = opt->crash_on;
     p->timeout_secs = opt->timeout_secs;
     p->reloading = -1;
     p->close_fds = close_fds;
@@ -99,7 +100,8 @@ static void ask_to_exit(struct slot *s)
 static int spawn(struct pool *p, int i)
 {
     struct slot *s = &p->slots[i];
-    struct worker_args args = {s->qid, &p->records[i], p->work_ms, getpid()};
+    struct worker_args args = {s->qid, &p->records[i], p->work_ms, p->crash_on,
+                               getpid()};
     sigset_t old;
     pid_t pid;
 

@@ -51,6 +51,7 @@ struct pool {
     int cursor;        /* round-robin position */
     uint64_t next_seq; /* sequence number of the next message */
     unsigned work_ms;
+    const char *crash_on;
     unsigned timeout_secs;
     int reloading;         /* the slot being reloaded, or -1 */
     bool reload_again;     /* SIGHUP during a reload: one more round */

@@ -80,17 +80,24 @@ static void work(unsigned ms)
 
 /* Handles the message in the record: log it, work, mark it finished. The
  * mark comes last, so a worker killed at any point before it leaves the
- * message unfinished for its replacement (SPEC 6). */
-static void handle(struct slot_record *rec, unsigned work_ms)
+ * message unfinished for its replacement (SPEC 6). With --crash-on, a
+ * message equal to that text kills the worker right after it is logged:
+ * the worst moment, since the message was seen but not finished. */
+static void handle(const struct worker_args *a)
 {
+    struct slot_record *rec = a->rec;
+    const struct message *m = &rec->msg;
     char text[ESCAPED_SIZE(MSG_MAX)];
 
     atomic_store(&rec->busy_ms, monotonic_ms());
-    escape(text, rec->msg.body.text, rec->msg.body.len);
+    escape(text, m->body.text, m->body.len);
     log_line("received \"%s\"", text);
+    if (a->crash_on != NULL && strlen(a->crash_on) == m->body.len &&
+        memcmp(a->crash_on, m->body.text, m->body.len) == 0)
+        raise(SIGKILL);
     if (!orphaned) /* with the master gone, leave quickly */
-        work(work_ms);
-    atomic_store(&rec->done, rec->msg.body.seq);
+        work(a->work_ms);
+    atomic_store(&rec->done, m->body.seq);
     atomic_store(&rec->busy_ms, 0);
 }
 
@@ -100,7 +107,7 @@ static void clean_up_after_master(const struct worker_args *a)
 {
     while (queue_receive(a->qid, &a->rec->msg, IPC_NOWAIT) == 0) {
         if (a->rec->msg.mtype == MSG_DATA)
-            handle(a->rec, a->work_ms);
+            handle(a);
     }
     log_line("master is gone; removing queue and leaving");
     if (queue_remove(a->qid) == -1 && errno != EINVAL && errno != EIDRM)
@@ -118,7 +125,7 @@ void worker_main(const struct worker_args *a)
         _exit(EXIT_FAILURE);
     /* A message its predecessor took and did not finish comes first. */
     if (record_unfinished(a->rec))
-        handle(a->rec, a->work_ms);
+        handle(a);
 
     while (!orphaned) {
         if (queue_receive(a->qid, &a->rec->msg, 0) == -1) {
@@ -130,7 +137,7 @@ void worker_main(const struct worker_args *a)
         }
         if (a->rec->msg.mtype == MSG_EXIT)
             break;
-        handle(a->rec, a->work_ms);
+        handle(a);
     }
     if (orphaned)
         clean_up_after_master(a);

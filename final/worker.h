@@ -15,6 +15,7 @@ struct worker_args {
     int qid;                 /* its slot's queue */
     struct slot_record *rec; /* its slot's shared record */
     unsigned work_ms;        /* simulated work per message */
+    const char *crash_on;    /* die on this message (a test aid), or NULL */
     pid_t master;            /* the pid it expects as its parent */
 };
 
