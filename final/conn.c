@@ -134,10 +134,17 @@ int conn_ready(struct conn *c, bool readable, bool writable,
 {
     if (readable && conn_wants_read(c) && read_bytes(c) == -1)
         return -1;
-    if (readable || writable) /* new bytes, or room for held replies */
+    if (!readable && !writable)
+        return 0;
+    /* New bytes, or room for the replies of held messages. If the socket
+     * takes every reply, there is room again: take more now, for a
+     * connection with nothing to write and messages held would be in
+     * neither of select()'s sets, and wait forever. */
+    do {
         take_messages(c, dispatch, ctx);
-    if (flush_replies(c) == -1)
-        return -1;
+        if (flush_replies(c) == -1)
+            return -1;
+    } while (c->held && c->out_len + REPLY_MAX <= sizeof c->out);
     return c->eof && !c->held && c->out_len == 0 ? -1 : 0;
 }
 

@@ -26,6 +26,8 @@ static void close_master_fds(void *ctx)
         close(m->listener);
     if (m->ready_fd != -1)
         close(m->ready_fd);
+    if (m->spare_fd != -1)
+        close(m->spare_fd);
     if (pidfile_fd() != -1)
         close(pidfile_fd());
     for (int fd = 0; fd <= m->high_fd; fd++) {
@@ -41,6 +43,8 @@ int master_init(struct master *m, const struct options *opt)
     m->dir_fd = AT_FDCWD;
     m->ready_fd = -1;
     m->high_fd = -1;
+    /* Kept in reserve for a connection to refuse (refuse_one()). */
+    m->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     m->listener = listener_open(opt->socket_path);
     if (m->listener == -1)
         return -1;
@@ -63,6 +67,7 @@ static void drop_conn(struct master *m, int fd)
     m->conns[fd] = NULL;
     m->connections--;
     m->paused = false; /* a descriptor is free again */
+    m->refusing = false;
     while (m->high_fd >= 0 && m->conns[m->high_fd] == NULL)
         m->high_fd--;
 }
@@ -91,6 +96,32 @@ static void add_conn(struct master *m, int fd)
         drop_conn(m, fd);
 }
 
+/* Out of file descriptors: accept() fails, the client waits in the backlog
+ * with no answer, and the listener stays readable, so select() would wake
+ * at once, forever. The spare descriptor, given up for a moment, makes
+ * room to take the connection and close it: the client sees it closed
+ * rather than hanging. Returns 0 when one was refused, 1 when none was
+ * waiting, -1 when there is no spare. */
+static int refuse_one(struct master *m)
+{
+    int fd;
+
+    if (m->spare_fd == -1)
+        return -1;
+    close(m->spare_fd);
+    fd = accept(m->listener, NULL, NULL);
+    if (fd != -1)
+        close(fd);
+    m->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd == -1)
+        return 1;
+    if (!m->refusing)
+        log_line("out of file descriptors; refusing connections until one "
+                 "closes");
+    m->refusing = true;
+    return 0;
+}
+
 static void accept_clients(struct master *m)
 {
     for (;;) {
@@ -104,8 +135,15 @@ static void accept_clients(struct master *m)
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return;
             if (errno == EMFILE || errno == ENFILE) {
-                /* The connection waits in the backlog; watching the
-                 * listener now would wake select() at once, forever. */
+                int rc = refuse_one(m);
+
+                if (rc == 0)
+                    continue;
+                if (rc == 1)
+                    return;
+                /* No spare: the connection waits in the backlog, and
+                 * watching the listener now would wake select() at once,
+                 * forever. Pause it until a connection closes. */
                 log_line("out of file descriptors; not accepting until a "
                          "connection closes");
                 m->paused = true;

@@ -20,6 +20,8 @@ struct master {
     int dir_fd;      /* socket_path is relative to it (daemon.h) */
     int ready_fd;    /* -d: told when the loop runs, or -1 */
     bool paused;     /* out of descriptors: not accepting for now */
+    bool refusing;   /* out of descriptors: refusing, said once */
+    int spare_fd;    /* reserved for refusing a connection */
     int connections; /* how many entries of conns are in use */
     int high_fd;     /* the highest of them, or -1 */
     struct conn *conns[FD_SETSIZE];

@@ -505,23 +505,29 @@ static int flush_replies(struct conn *c)
  * and should be closed. */
 static int handle_messages(struct pool *p, struct conn *c)
 {
-    c->pending = true;
-    while (c->out_len + REPLY_MAX <= sizeof c->out) {
-        const char *msg, *reply;
-        size_t len;
-        enum frame_result r = framer_next(&c->in, c->eof, &msg, &len);
+    do {
+        c->pending = true;
+        while (c->out_len + REPLY_MAX <= sizeof c->out) {
+            const char *msg, *reply;
+            size_t len;
+            enum frame_result r = framer_next(&c->in, c->eof, &msg, &len);
 
-        if (r == FRAME_MORE) {
-            c->pending = false;
-            break;
+            if (r == FRAME_MORE) {
+                c->pending = false;
+                break;
+            }
+            reply = r == FRAME_TOO_LONG ? "ERR message too long\n"
+                                        : dispatch(p, msg, len);
+            memcpy(c->out + c->out_len, reply, strlen(reply));
+            c->out_len += strlen(reply);
         }
-        reply = r == FRAME_TOO_LONG ? "ERR message too long\n"
-                                    : dispatch(p, msg, len);
-        memcpy(c->out + c->out_len, reply, strlen(reply));
-        c->out_len += strlen(reply);
-    }
-    if (flush_replies(c) == -1)
-        return -1;
+        if (flush_replies(c) == -1)
+            return -1;
+        /* If the socket took every reply, there is room again for the
+         * messages still held: take them now. Waiting would wait forever,
+         * since a connection with nothing to write and messages held is in
+         * neither of select()'s sets. */
+    } while (c->pending && c->out_len + REPLY_MAX <= sizeof c->out);
     return c->eof && !c->pending && c->out_len == 0 ? -1 : 0;
 }
 
