@@ -34,12 +34,20 @@ static void clear_slot(struct slot *s)
     s->qid = -1;
 }
 
+/* Tells the shared record which queue and worker slot I has now. */
+static void publish(struct pool *p, int i)
+{
+    atomic_store(&p->records[i].qid, p->slots[i].qid);
+    atomic_store(&p->records[i].pid, (int)p->slots[i].pid);
+}
+
 /* Gives slot I a fresh queue and a zeroed record. */
 static int open_slot(struct pool *p, int i)
 {
     clear_slot(&p->slots[i]);
     memset(&p->records[i], 0, sizeof p->records[i]);
     p->slots[i].qid = queue_create();
+    publish(p, i);
     if (p->slots[i].qid == -1) {
         warn_errno("msgget");
         return -1;
@@ -68,6 +76,8 @@ int pool_init(struct pool *p, const struct options *opt,
         warn_errno("mmap");
         return -1;
     }
+    for (int i = 0; i < WORKERS_MAX; i++)
+        publish(p, i);
     for (p->count = 0; p->count < opt->workers; p->count++) {
         if (open_slot(p, p->count) == -1) {
             pool_destroy(p);
@@ -100,8 +110,14 @@ static void ask_to_exit(struct slot *s)
 static int spawn(struct pool *p, int i)
 {
     struct slot *s = &p->slots[i];
-    struct worker_args args = {s->qid, &p->records[i], p->work_ms, p->crash_on,
-                               getpid()};
+    struct worker_args args = {
+        .qid = s->qid,
+        .rec = &p->records[i],
+        .all = p->records,
+        .work_ms = p->work_ms,
+        .crash_on = p->crash_on,
+        .master = getpid(),
+    };
     sigset_t old;
     pid_t pid;
 
@@ -122,6 +138,7 @@ static int spawn(struct pool *p, int i)
         return -1;
     }
     s->pid = pid;
+    publish(p, i);
     s->started_ms = monotonic_ms();
     s->state = SLOT_RUNNING;
     s->exit_due = false;
@@ -161,6 +178,7 @@ static int next_slot(struct pool *p)
 const char *pool_dispatch(struct pool *p, const char *msg, size_t len)
 {
     int first = next_slot(p);
+    bool full = false;
 
     /* The next slot in turn, or if its queue is full the one after, and so
      * on: BUSY only when every queue is full. IPC_NOWAIT: a full queue
@@ -176,12 +194,12 @@ const char *pool_dispatch(struct pool *p, const char *msg, size_t len)
             s->dispatched++;
             return "OK\n";
         }
-        if (errno != EAGAIN) {
-            warn_errno("msgsnd"); /* EIDRM: someone removed our queue */
-            return "ERR cannot queue message\n";
-        }
+        if (errno == EAGAIN)
+            full = true;
+        else /* EIDRM, EINVAL: someone removed this queue; try the next */
+            warn_errno("msgsnd");
     }
-    return "BUSY\n";
+    return full ? "BUSY\n" : "ERR cannot queue message\n";
 }
 
 /* Logs how a worker ended, unless it left normally when asked. */
@@ -271,6 +289,7 @@ static void retire(struct pool *p, int i)
     if (queue_remove(p->slots[i].qid) == -1)
         warn_errno("msgctl IPC_RMID");
     clear_slot(&p->slots[i]);
+    publish(p, i);
     log_line("slot %d retired", i);
     if (p->grow_pending > 0) {
         p->grow_pending--;
@@ -288,6 +307,7 @@ static void worker_ended(struct pool *p, int i, pid_t pid, int status)
     bool asked = WIFEXITED(status) && WEXITSTATUS(status) == 0 && s->exit_sent;
 
     s->pid = 0;
+    publish(p, i);
     /* Nobody works on a message in this slot now. Left set, the time would
      * make --timeout kill the next worker before it took anything. */
     atomic_store(&p->records[i].busy_ms, 0);
@@ -496,8 +516,6 @@ void pool_shrink(struct pool *p)
 
 void pool_status(const struct pool *p, int connections)
 {
-    unsigned long total = 0;
-
     for (int i = 0; i < WORKERS_MAX; i++) {
         const struct slot *s = &p->slots[i];
 
@@ -507,10 +525,13 @@ void pool_status(const struct pool *p, int connections)
                  "%u restarts%s",
                  i, (long)s->pid, s->dispatched, queue_depth(s->qid),
                  s->restarts, s->retiring ? ", retiring" : "");
-        total += s->dispatched;
     }
-    log_line("status: %d workers, %lu dispatched, %lu dropped, %d connections",
-             p->count, total, p->dropped, connections);
+    /* next_seq counts every message ever queued, also by retired slots. */
+    log_line("status: %d worker%s, %llu dispatched, %lu dropped, "
+             "%d connection%s",
+             p->count, p->count == 1 ? "" : "s",
+             (unsigned long long)p->next_seq, p->dropped, connections,
+             connections == 1 ? "" : "s");
 }
 
 void pool_stop(struct pool *p)
@@ -561,6 +582,8 @@ void pool_destroy(struct pool *p)
         if (p->slots[i].qid != -1 && queue_remove(p->slots[i].qid) == -1)
             warn_errno("msgctl IPC_RMID");
         clear_slot(&p->slots[i]);
+        if (p->records != NULL)
+            publish(p, i);
     }
     if (p->records != NULL)
         records_destroy(p->records, WORKERS_MAX);

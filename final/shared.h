@@ -21,6 +21,11 @@ struct slot_record {
     struct message msg;
     atomic_uint_least64_t done;   /* the seq of the last message finished */
     atomic_int_least64_t busy_ms; /* when it took msg (monotonic), 0: idle */
+    /* Written by the master, for a worker that outlives it: the slot's
+     * queue (-1: none) and its worker (0: none right now), so that an
+     * orphaned worker can remove the queues nobody else will. */
+    atomic_int qid;
+    atomic_int pid;
 };
 
 /* Maps N zeroed records shared with every child forked afterwards. Returns

@@ -4,7 +4,10 @@
 #define _DEFAULT_SOURCE /* prctl's constants come with it */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
@@ -19,6 +22,7 @@
 /* Set by on_master_death(). */
 static volatile sig_atomic_t orphaned;
 static int own_qid;
+static pid_t master_pid;
 
 /* The kernel sends SIGHUP when the master dies (PR_SET_PDEATHSIG below).
  * The worker may be anywhere: about to sleep in msgrcv() on a queue nobody
@@ -34,6 +38,12 @@ static void on_master_death(int sig)
     int saved = errno;
 
     (void)sig;
+    /* Anyone may send SIGHUP: a terminal that closes hangs up its whole
+     * process group, workers too. Only a new parent means the master is
+     * gone: the kernel gives us one before it sends the death signal, and
+     * getppid() is async-signal-safe. */
+    if (getppid() == master_pid)
+        return;
     orphaned = 1;
     msgsnd(own_qid, &exit_msg, MSG_HEADER, IPC_NOWAIT);
     errno = saved;
@@ -47,6 +57,7 @@ static int watch_master(pid_t master)
 {
     struct sigaction sa;
 
+    master_pid = master;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_master_death;
     sigemptyset(&sa.sa_mask);
@@ -101,8 +112,35 @@ static void handle(const struct worker_args *a)
     atomic_store(&rec->busy_ms, 0);
 }
 
+/* True if PID is a live process: not gone, and not a zombie that nobody
+ * has reaped yet (with the master dead, its dead children are reparented,
+ * and until their new parent reaps them kill() still finds them). */
+static bool alive(pid_t pid)
+{
+    char path[64], buf[256], *paren;
+    ssize_t n;
+    int fd;
+
+    if (pid <= 0 || (kill(pid, 0) == -1 && errno == ESRCH))
+        return false;
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1)
+        return false;
+    n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    /* "PID (COMMAND) STATE ...": the command may hold ") ". */
+    paren = strrchr(buf, ')');
+    return paren == NULL || paren[1] == '\0' || paren[2] != 'Z';
+}
+
 /* The master is gone: take what is left on the queue without waiting, then
- * remove the queue, which nobody else will. */
+ * remove the queue, which nobody else will. Then the queues of slots that
+ * have no live worker: those would be left behind by everyone. Two workers
+ * may both remove one; the second is told EINVAL or EIDRM. */
 static void clean_up_after_master(const struct worker_args *a)
 {
     while (queue_receive(a->qid, &a->rec->msg, IPC_NOWAIT) == 0) {
@@ -112,6 +150,15 @@ static void clean_up_after_master(const struct worker_args *a)
     log_line("master is gone; removing queue and leaving");
     if (queue_remove(a->qid) == -1 && errno != EINVAL && errno != EIDRM)
         warn_errno("msgctl IPC_RMID");
+    for (int i = 0; i < WORKERS_MAX; i++) {
+        const struct slot_record *r = &a->all[i];
+        int qid = atomic_load(&r->qid);
+
+        if (r == a->rec || qid == -1 || alive(atomic_load(&r->pid)))
+            continue;
+        if (queue_remove(qid) == 0)
+            log_line("removed the queue of slot %d, which had no worker", i);
+    }
 }
 
 void worker_main(const struct worker_args *a)

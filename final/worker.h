@@ -9,11 +9,13 @@
 
 #include <sys/types.h>
 
+#include "options.h"
 #include "shared.h"
 
 struct worker_args {
     int qid;                 /* its slot's queue */
     struct slot_record *rec; /* its slot's shared record */
+    struct slot_record *all; /* every slot's, WORKERS_MAX of them */
     unsigned work_ms;        /* simulated work per message */
     const char *crash_on;    /* die on this message (a test aid), or NULL */
     pid_t master;            /* the pid it expects as its parent */

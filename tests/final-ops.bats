@@ -576,6 +576,33 @@ leftovers_gone() {
     [ ! -s "$ERR" ]
 }
 
+@test "master killed while a slot waits for a restart: a surviving worker removes that queue too" {
+    serve -w 2
+    mapfile -t ORPHANS < <(children_of "$SERVER_PID")
+    [ "${#ORPHANS[@]}" -eq 2 ]
+    # Kill one worker; the master reaps it and waits before a restart
+    # (it lived less than 2 s). Kill the master in that gap.
+    kill -KILL "${ORPHANS[1]}"
+    wait_for "the restart delay" log_has "master\\[$SERVER_PID\\]: worker ${ORPHANS[1]} \\(slot 1\\) died [0-9]+ ms after start; restarting in [0-9]+ ms"
+    kill -KILL "$SERVER_PID"
+    DEADLINE=2 wait_for "the workers and their queues to go" leftovers_gone
+    log_has "worker\\[${ORPHANS[0]}\\]: removed the queue of slot 1, which had no worker"
+}
+
+@test "SIGHUP to a worker is not its master's death: it keeps its queue and works on" {
+    serve -w 2
+    mapfile -t ORPHANS < <(children_of "$SERVER_PID")
+    kill -HUP "${ORPHANS[0]}" "${ORPHANS[1]}"
+    printf 'h%d\n' 1 2 3 4 >"$IN"
+    run send <"$IN"
+    [ "$output" = "$(oks 4)" ]
+    wait_for "4 messages to be received" all_of_file_received "$IN"
+    [ "$(new_queues | wc -l)" -eq 2 ]
+    ! log_has ".*master is gone.*" || false
+    running "${ORPHANS[0]}"
+    running "${ORPHANS[1]}"
+}
+
 # pid_in FILE - the pid FILE holds.
 pid_in() {
     tr -d '\n' <"$1"
