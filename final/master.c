@@ -122,9 +122,15 @@ static int refuse_one(struct master *m)
     return 0;
 }
 
+/* How many connections to accept per wake-up. Clients that connect, send
+ * and close at a high rate would otherwise keep this loop accepting while
+ * the connections already answered wait for select() to see them close:
+ * descriptors would run up to FD_SETSIZE and new clients be refused. */
+#define ACCEPT_BATCH 32
+
 static void accept_clients(struct master *m)
 {
-    for (;;) {
+    for (int n = 0; n < ACCEPT_BATCH; n++) {
         /* accept4() makes the new socket non-blocking and close-on-exec in
          * the same call: two fcntl() calls less per connection. */
         int fd = accept4(m->listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
