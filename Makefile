@@ -10,6 +10,8 @@
 #   make format-check  fail if any C file is not formatted
 #   make lint          cppcheck and clang-tidy (.clang-tidy) over every stage
 #   make valgrind      the final pool under valgrind: load, reload, stop
+#   make fuzz          libFuzzer on the framer, escaper, option parser
+#                      (FUZZ_SECONDS=60 each by default; needs clang)
 #   make clean
 #
 # make SAN=1 ... builds with AddressSanitizer and UBSan; make CC=clang ...
@@ -76,9 +78,13 @@ lint:
 valgrind: final
 	@tests/valgrind
 
+fuzz:
+	@$(MAKE) -s -C tests/fuzz run
+
 clean:
 	@for d in $(PRESENT); do $(MAKE) -s -C $$d clean; done
 	@$(MAKE) -s -C tests/unit clean
 	@$(MAKE) -s -C tests/bench clean
+	@$(MAKE) -s -C tests/fuzz clean
 
-.PHONY: all test demo bench format format-check lint valgrind clean diff-final $(PRESENT) $(SHORT)
+.PHONY: all test demo bench format format-check lint valgrind fuzz clean diff-final $(PRESENT) $(SHORT)
