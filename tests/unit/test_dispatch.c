@@ -1,0 +1,168 @@
+/* test_dispatch.c - the final pool's error paths, proven with fake system
+ * calls (-Wl,--wrap): a full queue (msgsnd EAGAIN) spills to the next slot
+ * and gives BUSY only when every queue is full; EINTR is retried; a removed
+ * queue (EIDRM) is skipped; and fork() failing with EAGAIN at start-up is
+ * reported, not a crash. Links final/pool.c and what it needs. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/msg.h>
+#include <unistd.h>
+
+#include "options.h"
+#include "pool.h"
+
+int __wrap_msgsnd(int qid, const void *msg, size_t size, int flags);
+pid_t __wrap_fork(void);
+
+/* Each msgsnd() takes two queued values: 0 to accept, or an errno. The qid
+ * it was called with is checked against a third. */
+int __wrap_msgsnd(int qid, const void *msg, size_t size, int flags)
+{
+    int want_qid = mock_type(int);
+    int err = mock_type(int);
+
+    (void)msg;
+    (void)size;
+    assert_int_equal(qid, want_qid);
+    assert_true(flags & IPC_NOWAIT); /* the master never waits on a queue */
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+pid_t __wrap_fork(void)
+{
+    errno = mock_type(int);
+    return -1;
+}
+
+static void will_send(int qid, int err)
+{
+    will_return(__wrap_msgsnd, qid);
+    will_return(__wrap_msgsnd, err);
+}
+
+/* A pool of three slots with queues 100, 101, 102, without processes. */
+static struct pool pool;
+
+static int make_pool(void **state)
+{
+    (void)state;
+    memset(&pool, 0, sizeof pool);
+    pool.phase = POOL_RUNNING;
+    pool.count = 3;
+    for (int i = 0; i < WORKERS_MAX; i++)
+        pool.slots[i].qid = i < 3 ? 100 + i : -1;
+    return 0;
+}
+
+static void round_robin_when_there_is_room(void **state)
+{
+    (void)state;
+    will_send(100, 0);
+    will_send(101, 0);
+    will_send(102, 0);
+    will_send(100, 0);
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(pool_dispatch(&pool, "m", 1), "OK\n");
+    assert_int_equal(pool.slots[0].dispatched, 2);
+    assert_int_equal(pool.next_seq, 4);
+}
+
+static void a_full_queue_spills_to_the_next_slot(void **state)
+{
+    (void)state;
+    will_send(100, EAGAIN);
+    will_send(101, 0);
+    assert_string_equal(pool_dispatch(&pool, "m", 1), "OK\n");
+    assert_int_equal(pool.slots[1].dispatched, 1);
+    /* The turn moved on from slot 0 all the same. */
+    will_send(101, 0);
+    assert_string_equal(pool_dispatch(&pool, "m", 1), "OK\n");
+}
+
+static void busy_only_when_every_queue_is_full(void **state)
+{
+    (void)state;
+    will_send(100, EAGAIN);
+    will_send(101, EAGAIN);
+    will_send(102, EAGAIN);
+    assert_string_equal(pool_dispatch(&pool, "m", 1), "BUSY\n");
+    assert_int_equal(pool.next_seq, 0); /* nothing was queued */
+}
+
+static void eintr_is_retried(void **state)
+{
+    (void)state;
+    will_send(100, EINTR);
+    will_send(100, 0);
+    assert_string_equal(pool_dispatch(&pool, "m", 1), "OK\n");
+    assert_int_equal(pool.slots[0].dispatched, 1);
+}
+
+static void a_removed_queue_is_skipped(void **state)
+{
+    (void)state;
+    will_send(100, EIDRM);
+    will_send(101, 0);
+    assert_string_equal(pool_dispatch(&pool, "m", 1), "OK\n");
+    /* The next turn is slot 1's: one queue gone, one full, one gone. */
+    will_send(101, EIDRM);
+    will_send(102, EAGAIN);
+    will_send(100, EIDRM);
+    assert_string_equal(pool_dispatch(&pool, "m", 1), "BUSY\n");
+    will_send(102, EIDRM);
+    will_send(100, EIDRM);
+    will_send(101, EIDRM);
+    assert_string_equal(pool_dispatch(&pool, "m", 1),
+                        "ERR cannot queue message\n");
+}
+
+static void close_nothing(void *ctx)
+{
+    (void)ctx;
+}
+
+/* fork() failing at start-up: pool_start() says so, and no slot claims a
+ * worker it does not have. */
+static void fork_failing_is_reported(void **state)
+{
+    struct options opt = {.workers = 2, .socket_path = "x.sock"};
+    struct pool p;
+
+    (void)state;
+    /* pool_init() makes real queues: msgget() is not faked. */
+    assert_int_equal(pool_init(&p, &opt, close_nothing, NULL), 0);
+    will_return(__wrap_fork, EAGAIN);
+    assert_int_equal(pool_start(&p), -1);
+    assert_int_equal(p.slots[0].pid, 0);
+    assert_int_equal(p.slots[1].pid, 0);
+    pool_destroy(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(round_robin_when_there_is_room, make_pool),
+        cmocka_unit_test_setup(a_full_queue_spills_to_the_next_slot, make_pool),
+        cmocka_unit_test_setup(busy_only_when_every_queue_is_full, make_pool),
+        cmocka_unit_test_setup(eintr_is_retried, make_pool),
+        cmocka_unit_test_setup(a_removed_queue_is_skipped, make_pool),
+        cmocka_unit_test(fork_failing_is_reported),
+    };
+
+    /* The "server: msgsnd: ..." lines on standard error are expected: the
+     * failures are made on purpose. */
+    return cmocka_run_group_tests_name("dispatch", tests, NULL, NULL);
+}
