@@ -88,8 +88,10 @@ servers_naming() {
 # is_server PID - true if PID is a running process of $STAGE/server (so a
 # pid that was reused meanwhile is never killed).
 is_server() {
-    [ -n "$1" ] && running "$1" &&
-        [ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$STAGE/server" ]
+    if [ -z "$1" ] || ! running "$1"; then
+        return 1
+    fi
+    [ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$STAGE/server" ]
 }
 
 # serve ARGS... - starts the server on $SOCK with ARGS, waits until it
@@ -98,7 +100,7 @@ is_server() {
 serve() {
     local n=3 prev= arg
     for arg in "$@"; do
-        [ "$prev" = -w ] && n=$arg
+        if [ "$prev" = -w ]; then n=$arg; fi
         prev=$arg
     done
     start_server "$STAGE/server" -s "$SOCK" "$@"
@@ -176,7 +178,7 @@ contains() {
     local word=$1 x
     shift
     for x in "$@"; do
-        [ "$x" = "$word" ] && return 0
+        if [ "$x" = "$word" ]; then return 0; fi
     done
     return 1
 }
@@ -310,7 +312,10 @@ last_summary_line() {
 slot0_back() {
     local last
     last=$(slot_starts 0 | tail -n 1)
-    [ -n "$last" ] && ! contains "$last" "${killed[@]}" && running "$last"
+    if [ -z "$last" ] || contains "$last" "${killed[@]}"; then
+        return 1
+    fi
+    running "$last"
 }
 
 @test "--timeout replaces a stuck worker; a message that stalls two workers is dropped; the pool goes on" {

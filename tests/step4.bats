@@ -377,7 +377,7 @@ oked_messages() {
     # that accept() returns numbers from FD_SETSIZE (1024) up; with the
     # usual limit of 1024, accept() fails with EMFILE first.
     hard=$(ulimit -H -n)
-    if [ "$hard" != unlimited ] && [ "$hard" -lt "$limit" ]; then
+    if [[ "$hard" != unlimited && "$hard" -lt "$limit" ]]; then
         limit=$hard
     fi
     start_server bash -c 'ulimit -n "$1" && exec "${@:2}"' _ "$limit" \
