@@ -46,16 +46,19 @@ demo: all
 bench: all
 	@tests/bench/run
 
-# diff-step3: the chapter as a patch against the stage before it.
+# diff-step3: the chapter's code as a patch against the stage before it
+# (the READMEs left out: each is a whole chapter of its own).
 diff-step%:
 	@prev=$$(echo $(STAGES) | tr ' ' '\n' | grep -B1 '^step$*-' | head -1); \
 	cur=$(call stage_of,step$*); \
 	if [ -z "$$cur" ] || [ "$$prev" = "$$cur" ]; then \
 	    echo "diff-step$*: no stage before step$*"; exit 2; fi; \
-	diff -ru -x '*.o' -x server -x client -x stdio-dup $$prev $$cur || true
+	diff -ru -x '*.[od]' -x server -x client -x stdio-dup -x README.md \
+	    $$prev $$cur || true
 
 diff-final:
-	@diff -ru -x '*.o' -x server -x client step5-signals final || true
+	@diff -ru -x '*.[od]' -x server -x client -x README.md \
+	    step5-signals final || true
 
 C_FILES = $$(find . -name '*.[ch]' -not -path './.git/*')
 
