@@ -1,0 +1,126 @@
+/* test_worker.c - the worker loop under fake msgrcv() results (-Wl,--wrap):
+ * EINTR is retried and no message is lost, a removed queue ends the worker
+ * with status 1, and every message handled is marked finished in the shared
+ * record. _exit() is faked too, to come back to the test instead of ending
+ * it. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <string.h>
+#include <sys/msg.h>
+#include <unistd.h>
+
+#include "shared.h"
+#include "worker.h"
+
+ssize_t __wrap_msgrcv(int qid, void *msg, size_t size, long type, int flags);
+void __wrap__exit(int status);
+
+static jmp_buf back;
+
+/* The worker's _exit(STATUS) comes back here as setjmp() returning
+ * STATUS + 1 (setjmp() returning 0 means "first time"). */
+void __wrap__exit(int status)
+{
+    longjmp(back, status + 1);
+}
+
+/* Each fake msgrcv() takes a queued pointer to a message to deliver, or
+ * NULL and then an errno to fail with. */
+ssize_t __wrap_msgrcv(int qid, void *msg, size_t size, long type, int flags)
+{
+    const struct message *m = mock_ptr_type(const struct message *);
+
+    (void)qid;
+    (void)size;
+    (void)type;
+    (void)flags;
+    if (m == NULL) {
+        errno = mock_type(int);
+        return -1;
+    }
+    memcpy(msg, m, sizeof *m);
+    return (ssize_t)(MSG_HEADER + m->body.len);
+}
+
+static struct message data(uint64_t seq, const char *text)
+{
+    struct message m = {.mtype = MSG_DATA};
+
+    m.body.seq = seq;
+    m.body.len = (uint32_t)strlen(text);
+    memcpy(m.body.text, text, m.body.len);
+    return m;
+}
+
+static const struct message exit_msg = {.mtype = MSG_EXIT};
+
+static int run_worker(struct slot_record *rec)
+{
+    static struct slot_record all[WORKERS_MAX];
+    struct worker_args a = {
+        .qid = 7, .rec = rec, .all = all, .master = getppid()};
+    int jumped = setjmp(back);
+
+    if (jumped == 0)
+        worker_main(&a); /* comes back through __wrap__exit() */
+    return jumped - 1;
+}
+
+static void eintr_is_retried_and_nothing_is_lost(void **state)
+{
+    static struct slot_record rec;
+    struct message one = data(1, "one"), two = data(2, "two");
+
+    (void)state;
+    will_return(__wrap_msgrcv, NULL);
+    will_return(__wrap_msgrcv, EINTR);
+    will_return(__wrap_msgrcv, &one);
+    will_return(__wrap_msgrcv, NULL);
+    will_return(__wrap_msgrcv, EINTR);
+    will_return(__wrap_msgrcv, &two);
+    will_return(__wrap_msgrcv, &exit_msg);
+    assert_int_equal(run_worker(&rec), 0);
+    assert_int_equal(atomic_load(&rec.done), 2); /* both finished */
+    assert_int_equal(atomic_load(&rec.busy_ms), 0);
+}
+
+static void a_removed_queue_ends_the_worker_with_status_1(void **state)
+{
+    static struct slot_record rec;
+
+    (void)state;
+    will_return(__wrap_msgrcv, NULL);
+    will_return(__wrap_msgrcv, EIDRM);
+    assert_int_equal(run_worker(&rec), 1);
+}
+
+/* A record left unfinished by a dead predecessor is handled first. */
+static void an_unfinished_message_is_handled_first(void **state)
+{
+    static struct slot_record rec;
+
+    (void)state;
+    rec.msg = data(5, "held");
+    atomic_store(&rec.done, 4);
+    will_return(__wrap_msgrcv, &exit_msg);
+    assert_int_equal(run_worker(&rec), 0);
+    assert_int_equal(atomic_load(&rec.done), 5);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(eintr_is_retried_and_nothing_is_lost),
+        cmocka_unit_test(a_removed_queue_ends_the_worker_with_status_1),
+        cmocka_unit_test(an_unfinished_message_is_handled_first),
+    };
+
+    return cmocka_run_group_tests_name("worker", tests, NULL, NULL);
+}
