@@ -6,6 +6,8 @@
 #   make demo          run the newest pool with a few clients, then stop it
 #   make bench         what each chapter's design costs (tests/bench/run)
 #   make diff-step3    what chapter 3 changes in chapter 2
+#   make check STEP=3 DIR=path/to/your/copy
+#                      chapter 3's tests against your own version of it
 #   make format        apply .clang-format to every C file
 #   make format-check  fail if any C file is not formatted
 #   make lint          cppcheck and clang-tidy (.clang-tidy) over every stage
@@ -45,6 +47,15 @@ demo: all
 
 bench: all
 	@tests/bench/run
+
+# Your own copy of a chapter, judged by that chapter's tests. The tests
+# find the programs through STAGE; DIR must hold a Makefile that builds
+# ./server (and ./client from chapter 3 on).
+check:
+	@if [ -z "$(STEP)" ] || [ -z "$(DIR)" ]; then \
+	    echo "usage: make check STEP=3 DIR=path/to/your/copy"; exit 2; fi
+	@tests/ensure-tools
+	STAGE=$(abspath $(DIR)) bats tests/$(if $(filter final,$(STEP)),final,step$(STEP)).bats
 
 # diff-step3: the chapter's code as a patch against the stage before it
 # (the READMEs left out: each is a whole chapter of its own).
@@ -90,4 +101,4 @@ clean:
 	@$(MAKE) -s -C tests/bench clean
 	@$(MAKE) -s -C tests/fuzz clean
 
-.PHONY: all test demo bench format format-check lint valgrind fuzz clean diff-final $(PRESENT) $(SHORT)
+.PHONY: all test check demo bench format format-check lint valgrind fuzz clean diff-final $(PRESENT) $(SHORT)
