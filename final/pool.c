@@ -53,6 +53,8 @@ static int open_slot(struct pool *p, int i)
         return -1;
     }
     p->slots[i].state = SLOT_WAITING;
+    if (i >= p->high)
+        p->high = i + 1;
     return 0;
 }
 
@@ -355,7 +357,7 @@ void pool_reap(struct pool *p)
     /* One SIGCHLD may stand for several children: reap until none is
      * left to reap (WNOHANG: 0 means the others still run). */
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        for (int i = 0; i < WORKERS_MAX; i++) {
+        for (int i = 0; i < p->high; i++) {
             if (p->slots[i].pid == pid) {
                 worker_ended(p, i, pid, status);
                 break;
@@ -388,7 +390,7 @@ void pool_tick(struct pool *p)
 {
     int64_t now = monotonic_ms();
 
-    for (int i = 0; i < WORKERS_MAX; i++) {
+    for (int i = 0; i < p->high; i++) {
         struct slot *s = &p->slots[i];
 
         if (s->state == SLOT_WAITING && s->respawn_at <= now &&
@@ -408,7 +410,7 @@ int64_t pool_next_tick(const struct pool *p)
 {
     int64_t now = monotonic_ms(), next = -1;
 
-    for (int i = 0; i < WORKERS_MAX; i++) {
+    for (int i = 0; i < p->high; i++) {
         const struct slot *s = &p->slots[i];
         int64_t busy = atomic_load(&p->records[i].busy_ms);
         int64_t at = -1;

@@ -47,8 +47,9 @@ struct pool {
     enum pool_phase phase;
     struct slot slots[WORKERS_MAX];
     struct slot_record *records;
-    int count;         /* slots 0..count-1 take new messages */
-    int cursor;        /* round-robin position */
+    int count;  /* slots 0..count-1 take new messages */
+    int high;   /* slots 0..high-1 have been in use: the loops stop there */
+    int cursor; /* round-robin position */
     uint64_t next_seq; /* sequence number of the next message */
     unsigned work_ms;
     const char *crash_on;
