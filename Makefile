@@ -8,6 +8,10 @@
 #   make diff-step3    what chapter 3 changes in chapter 2
 #   make check STEP=3 DIR=path/to/your/copy
 #                      chapter 3's tests against your own version of it
+#   make exercise STEP=3 [DIR=path/to/your/copy]
+#                      the tests of chapter 3's exercises (they fail until
+#                      you have solved them; DIR defaults to the chapter)
+#   make strace-step3  "Look inside": chapter 3's pool under strace -f
 #   make format        apply .clang-format to every C file
 #   make format-check  fail if any C file is not formatted
 #   make lint          cppcheck and clang-tidy (.clang-tidy) over every stage
@@ -57,6 +61,23 @@ check:
 	@tests/ensure-tools
 	STAGE=$(abspath $(DIR)) bats tests/$(if $(filter final,$(STEP)),final,step$(STEP)).bats
 
+# The exercises' tests are kept apart from the chapter's own: they describe
+# code the reader writes, so they fail on the chapter as shipped.
+exercise:
+	@if [ -z "$(STEP)" ]; then \
+	    echo "usage: make exercise STEP=3 [DIR=path/to/your/copy]"; exit 2; fi
+	@tests/ensure-tools
+	STAGE=$(abspath $(or $(DIR),$(call stage_of,$(if $(filter final,$(STEP)),final,step$(STEP))))) \
+	    bats tests/exercises/$(if $(filter final,$(STEP)),final,step$(STEP)).bats
+
+# strace-step3: run chapter 3's "Look inside" experiment (its Makefile's
+# strace target).
+strace-step%:
+	@$(MAKE) -s -C $(call stage_of,step$*) strace
+
+strace-final:
+	@$(MAKE) -s -C final strace
+
 # diff-step3: the chapter's code as a patch against the stage before it
 # (the READMEs left out: each is a whole chapter of its own).
 diff-step%:
@@ -101,4 +122,4 @@ clean:
 	@$(MAKE) -s -C tests/bench clean
 	@$(MAKE) -s -C tests/fuzz clean
 
-.PHONY: all test check demo bench format format-check lint valgrind fuzz clean diff-final $(PRESENT) $(SHORT)
+.PHONY: all test check exercise strace-final demo bench format format-check lint valgrind fuzz clean diff-final $(PRESENT) $(SHORT)

@@ -7,7 +7,7 @@
 # reaped in teardown, by pid, and any System V queue created during the test
 # is removed, so a failing test leaves nothing behind for the next one.
 
-REPO=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Seconds to wait for anything before a test gives up. Generous on purpose:
 # the tests must pass on a slow, busy machine (and under the sanitizers).

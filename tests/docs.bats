@@ -1,0 +1,105 @@
+#!/usr/bin/env bats
+# The chapters' examples: every ```console block of every README is run by
+# tests/docs-run, and what it prints must be what the page shows. Also the
+# runner itself: a README that shows the wrong output must fail.
+#
+#   bats tests/docs.bats
+#   tests/docs-run step3-unix-socket/README.md    (one chapter, with a diff)
+
+load helpers
+
+setup() { common_setup; }
+teardown() { common_teardown; }
+
+docs_run() {
+    run "$REPO/tests/docs-run" "$@"
+    echo "$output"
+}
+
+@test "README.md: the examples print what the page shows" {
+    docs_run "$REPO/README.md"
+    [ "$status" -eq 0 ]
+}
+
+@test "chapter 1 (step1-fork): the examples print what the page shows" {
+    docs_run "$REPO/step1-fork/README.md"
+    [ "$status" -eq 0 ]
+}
+
+@test "chapter 2 (step2-msgqueue): the examples print what the page shows" {
+    docs_run "$REPO/step2-msgqueue/README.md"
+    [ "$status" -eq 0 ]
+}
+
+@test "chapter 3 (step3-unix-socket): the examples print what the page shows" {
+    docs_run "$REPO/step3-unix-socket/README.md"
+    [ "$status" -eq 0 ]
+}
+
+@test "chapter 4 (step4-select-loop): the examples print what the page shows" {
+    docs_run "$REPO/step4-select-loop/README.md"
+    [ "$status" -eq 0 ]
+}
+
+@test "chapter 5 (step5-signals): the examples print what the page shows" {
+    docs_run "$REPO/step5-signals/README.md"
+    [ "$status" -eq 0 ]
+}
+
+@test "the final pool (final): the examples print what the page shows" {
+    docs_run "$REPO/final/README.md"
+    [ "$status" -eq 0 ]
+}
+
+# The runner must be able to fail: the same chapter, with one line of shown
+# output changed, kept outside the repository and run in the chapter's
+# directory.
+@test "docs-run fails when a README shows output the program does not print" {
+    sed '0,/^client: received "OK"$/s//client: received "BUSY"/' \
+        "$REPO/step3-unix-socket/README.md" >"$BATS_TEST_TMPDIR/README.md"
+    ! cmp -s "$REPO/step3-unix-socket/README.md" "$BATS_TEST_TMPDIR/README.md" || false
+    docs_run "$BATS_TEST_TMPDIR/README.md" step3-unix-socket
+    [ "$status" -eq 1 ]
+    [[ $output == *'-client: received "BUSY"'* ]]
+    [[ $output == *'+client: received "OK"'* ]]
+}
+
+@test "docs-run fails when a program prints more than the README shows" {
+    printf '```console\n$ printf "a\\nb\\n"\na\nb\n```\n' >"$BATS_TEST_TMPDIR/README.md"
+    docs_run "$BATS_TEST_TMPDIR/README.md" step1-fork
+    [ "$status" -eq 0 ]
+    printf '```console\n$ printf "a\\nb\\n"\na\n```\n' >"$BATS_TEST_TMPDIR/README.md"
+    docs_run "$BATS_TEST_TMPDIR/README.md" step1-fork
+    [ "$status" -eq 1 ]
+    [[ $output == *"terminal 1 printed more than the README shows"* ]]
+}
+
+@test "docs-run fails on a README with no console block, or an unknown directive" {
+    printf '# nothing to run\n' >"$BATS_TEST_TMPDIR/README.md"
+    docs_run "$BATS_TEST_TMPDIR/README.md" step3-unix-socket
+    [ "$status" -eq 1 ]
+    printf '<!-- docs: terminal two -->\n```console\n$ true\n```\n' >"$BATS_TEST_TMPDIR/README.md"
+    docs_run "$BATS_TEST_TMPDIR/README.md" step3-unix-socket
+    [ "$status" -eq 1 ]
+    [[ $output == *"unknown docs directive 'terminal two'"* ]]
+}
+
+@test "docs-run: ^C stops the command in its terminal, and a later block sees its status" {
+    cat >"$BATS_TEST_TMPDIR/README.md" <<'EOF'
+```console
+$ sleep 600
+```
+<!-- docs: terminal 2 -->
+```console
+$ echo other terminal
+other terminal
+```
+```console
+^C
+$ echo $?
+130
+```
+EOF
+    docs_run "$BATS_TEST_TMPDIR/README.md" step1-fork
+    [ "$status" -eq 0 ]
+}
