@@ -19,6 +19,20 @@ build_stage() {
     make -s -C "$1" >&2
 }
 
+# own_chapter_only WHY - skips the test when tests/run carries this file's
+# tests to a later stage (CARRIED is set, see tests/manifest): the test
+# shows a fault the later chapters fix, or words they change. WHY says
+# which.
+own_chapter_only() {
+    [ -z "${CARRIED:-}" ] || skip "$1"
+}
+
+# not_carried_to STAGE WHY - the same, only when the later stage is STAGE
+# (a directory name such as final).
+not_carried_to() {
+    [ -z "${CARRIED:-}" ] || [ "$(basename "$STAGE")" != "$1" ] || skip "$2"
+}
+
 common_setup() {
     SOCK=$BATS_TEST_TMPDIR/master.sock
     OUT=$BATS_TEST_TMPDIR/server.out

@@ -213,6 +213,7 @@ check_round_robin() {
 }
 
 @test "a socket path longer than sun_path holds is a usage error, and creates nothing" {
+    not_carried_to final "the final words this error as SPEC says"
     local dir=$BATS_TEST_TMPDIR/empty long
 
     mkdir "$dir"
@@ -368,6 +369,7 @@ check_round_robin() {
 }
 
 @test "-h prints the usage on standard output and exits 0" {
+    not_carried_to final "the final's usage is SPEC's"
     run --separate-stderr "$STAGE/server" -h
     [ "$status" -eq 0 ]
     [ "${lines[0]}" = "usage: server [-w N] [-s PATH]" ]
@@ -378,6 +380,7 @@ check_round_robin() {
 # boundaries, and the master takes whatever one read(2) returns.
 
 @test "known fault: two lines in one write become one message" {
+    own_chapter_only "a fault chapter 4 fixes"
     serve -w 2
     run send_raw < <(printf 'a\nb\n')
     [ "$status" -eq 0 ]
@@ -387,6 +390,7 @@ check_round_robin() {
 }
 
 @test "known fault: a message in two writes is cut, the rest lost" {
+    own_chapter_only "a fault chapter 4 fixes"
     local replies=$BATS_TEST_TMPDIR/replies
 
     # One worker: it logs in queue order, so once the marker below is
@@ -409,6 +413,7 @@ check_round_robin() {
 }
 
 @test "a client that leaves before its reply does not kill the master" {
+    own_chapter_only "needs chapter 3's blocking read"
     local hold=$BATS_TEST_TMPDIR/hold replies=$BATS_TEST_TMPDIR/replies
     local idle writer gone
 
@@ -450,6 +455,7 @@ check_round_robin() {
 }
 
 @test "known fault: SIGTERM kills the master at once; workers, queues and socket stay" {
+    own_chapter_only "a fault chapter 5 fixes"
     local pid
 
     serve -w 3
