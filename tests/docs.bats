@@ -103,3 +103,50 @@ EOF
     docs_run "$BATS_TEST_TMPDIR/README.md" step1-fork
     [ "$status" -eq 0 ]
 }
+
+# procs_in DIR - the pids of processes whose working directory is DIR.
+procs_in() {
+    local d
+    for d in /proc/[0-9]*; do
+        [ "$(readlink "$d/cwd" 2>/dev/null)" = "$1" ] && basename "$d"
+    done
+    return 0
+}
+
+# strace_target STAGE - the chapter's "Look inside" target: it runs, shows
+# something, and leaves no process, queue or socket file behind.
+strace_target() {
+    local dir=$REPO/$1 socks_before
+    socks_before=$(ls "$dir" | grep '\.sock$' || true)
+    run make -s -C "$dir" strace
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ -n "$output" ]
+    [ -z "$(new_queues)" ]
+    [ -z "$(procs_in "$dir")" ]
+    [ "$(ls "$dir" | grep '\.sock$' || true)" = "$socks_before" ]
+}
+
+@test "make strace-step1: runs, shows the calls, leaves nothing behind" {
+    strace_target step1-fork
+}
+
+@test "make strace-step2: runs, shows the calls, leaves nothing behind" {
+    strace_target step2-msgqueue
+}
+
+@test "make strace-step3: runs, shows the calls, leaves nothing behind" {
+    strace_target step3-unix-socket
+}
+
+@test "make strace-step4: runs, shows the calls, leaves nothing behind" {
+    strace_target step4-select-loop
+}
+
+@test "make strace-step5: runs, shows the calls, leaves nothing behind" {
+    strace_target step5-signals
+}
+
+@test "make strace-final: runs, shows the calls, leaves nothing behind" {
+    strace_target final
+}
