@@ -86,10 +86,12 @@ diff-step%:
 	if [ -z "$$cur" ] || [ "$$prev" = "$$cur" ]; then \
 	    echo "diff-step$*: no stage before step$*"; exit 2; fi; \
 	diff -ru -x '*.[od]' -x server -x client -x stdio-dup -x README.md \
+	    -x strace.out -x '*.log' -x '*.sock' \
 	    $$prev $$cur || true
 
 diff-final:
 	@diff -ru -x '*.[od]' -x server -x client -x README.md \
+	    -x strace.out -x '*.log' -x '*.sock' \
 	    step5-signals final || true
 
 C_FILES = $$(find . -name '*.[ch]' -not -path './.git/*')

@@ -54,10 +54,13 @@ static int parse_workers(const char *s)
 }
 
 /* What a worker does: announce itself, work for a moment, leave.
- * Slot i sleeps (i + 1) tenths of a second, so the workers end one by one. */
+ * Slot i sleeps (i + 1) tenths of a second, so the workers end one by one.
+ * tv_nsec must stay below one second (or nanosleep() fails with EINVAL), so
+ * whole seconds go in tv_sec. */
 static void worker_main(int slot)
 {
-    struct timespec work = {0, (long)(slot + 1) * 100 * 1000 * 1000};
+    struct timespec work = {(slot + 1) / 10,
+                            (long)((slot + 1) % 10) * 100 * 1000 * 1000};
 
     set_role("worker");
     log_line("started");
