@@ -554,14 +554,23 @@ void pool_stop(struct pool *p)
     }
 }
 
+/* SIGTERM, then SIGCONT: a stopped worker (SIGSTOP, a debugger, Ctrl-Z)
+ * keeps SIGTERM pending until it runs again, and the master would wait for
+ * it forever. SIGCONT wakes it, and the pending SIGTERM is delivered first. */
+static void terminate_worker(pid_t pid)
+{
+    if (kill(pid, SIGTERM) == -1 || kill(pid, SIGCONT) == -1)
+        warn_errno("kill");
+}
+
 void pool_terminate(struct pool *p)
 {
     p->phase = POOL_TERMINATING;
     for (int i = 0; i < WORKERS_MAX; i++) {
         struct slot *s = &p->slots[i];
 
-        if (s->pid != 0 && kill(s->pid, SIGTERM) == -1)
-            warn_errno("kill");
+        if (s->pid != 0)
+            terminate_worker(s->pid);
         if (s->pid == 0 && s->state != SLOT_FREE)
             s->state = SLOT_DONE;
     }

@@ -311,6 +311,31 @@ not_a_socket_refused() {
     log_is_clean
 }
 
+@test "a second SIGINT ends the stop even with a worker stopped by SIGSTOP" {
+    local w pid
+
+    serve -w 2
+    run timeout "$DEADLINE" "$STAGE/client" -s "$SOCK" s1 s2
+    [ "$status" -eq 0 ]
+    wait_for "both messages received" received_at_least 2
+    w=$(worker_pids "$OUT" | head -n 1)
+    kill -STOP "$w"
+    wait_for "worker $w to stop" eval '[ "$(sed -n "s/.*) \(.\).*/\1/p" "/proc/$w/stat")" = T ]'
+    # The stopped worker cannot read its exit message: the stop waits...
+    kill -INT "$SERVER_PID"
+    wait_for "the stop to begin" logged "master[$SERVER_PID]: event loop stopped"
+    running "$SERVER_PID"
+    # ...until the second signal, whose SIGTERM must reach it too.
+    kill -INT "$SERVER_PID"
+    wait_exit "$SERVER_PID"
+    [ "$EXIT_STATUS" -eq 0 ]
+    for pid in $(worker_pids "$OUT"); do
+        not_running "$pid"
+    done
+    [ -z "$(new_queues)" ]
+    [ ! -e "$SOCK" ]
+}
+
 @test "zero loss: 4 clients pipeline 5,000 messages each, SIGINT midway; every OK received exactly once" {
     local dir=$BATS_TEST_TMPDIR b c oked pid
 
