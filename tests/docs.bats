@@ -108,7 +108,9 @@ EOF
 procs_in() {
     local d
     for d in /proc/[0-9]*; do
-        [ "$(readlink "$d/cwd" 2>/dev/null)" = "$1" ] && basename "$d"
+        if [ "$(readlink "$d/cwd" 2>/dev/null)" = "$1" ]; then
+            basename "$d"
+        fi
     done
     return 0
 }
