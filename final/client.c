@@ -150,6 +150,12 @@ int main(int argc, char *argv[])
     int fd, opt, status = EXIT_SUCCESS;
 
     log_set_program("client");
+    /* Line by line, as on a terminal, even into a pipe or a file: a client
+     * left waiting for its reply has already said what it sent. */
+    if (setvbuf(stdout, NULL, _IOLBF, 0) != 0) {
+        warn("cannot line-buffer standard output");
+        return EXIT_FAILURE;
+    }
     while ((opt = getopt(argc, argv, "s:h")) != -1) {
         switch (opt) {
         case 's':
