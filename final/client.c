@@ -41,11 +41,11 @@ static int connect_to(const struct sockaddr_un *addr)
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 
     if (fd == -1) {
-        warn_errno("socket");
+        log_warn("socket");
         return -1;
     }
     if (connect(fd, (const struct sockaddr *)addr, sizeof *addr) == -1) {
-        warn_errno(addr->sun_path); /* ENOENT, ECONNREFUSED, EACCES... */
+        log_warn("%s", addr->sun_path); /* ENOENT, ECONNREFUSED, EACCES... */
         close(fd);
         return -1;
     }
@@ -84,7 +84,7 @@ static int show(const char *what, const char *text, size_t len)
     char *shown = malloc(ESCAPED_SIZE(len));
 
     if (shown == NULL) {
-        warn_errno("malloc");
+        log_warn("malloc");
         return -1;
     }
     escape(shown, text, len);
@@ -122,18 +122,18 @@ static int send_one(int fd, const char *msg)
     ssize_t got;
 
     if (send_line(fd, msg, len) == -1) {
-        warn_errno("write");
+        log_warn("write");
         return -1;
     }
     if (show("sent", msg, len) == -1)
         return -1;
     got = read_reply(fd, reply, sizeof reply);
     if (got == -1) {
-        warn_errno("read");
+        log_warn("read");
         return -1;
     }
     if (got == 0) {
-        warn("the server closed the connection without a reply");
+        log_warnx("the server closed the connection without a reply");
         return -1;
     }
     if (show("received", reply, (size_t)got) == -1)
@@ -153,7 +153,7 @@ int main(int argc, char *argv[])
     /* Line by line, as on a terminal, even into a pipe or a file: a client
      * left waiting for its reply has already said what it sent. */
     if (setvbuf(stdout, NULL, _IOLBF, 0) != 0) {
-        warn("cannot line-buffer standard output");
+        log_warnx("cannot line-buffer standard output");
         return EXIT_FAILURE;
     }
     while ((opt = getopt(argc, argv, "s:h")) != -1) {
@@ -170,21 +170,21 @@ int main(int argc, char *argv[])
         }
     }
     if (unix_address(&addr, path) == -1) {
-        warn("bad socket path '%s': %s", path, strerror(errno));
+        log_warn("bad socket path '%s'", path);
         usage(stderr);
         return 2;
     }
     msgs = optind < argc ? argv + optind : hello;
     for (char **m = msgs; *m != NULL; m++) {
         if (strchr(*m, '\n') != NULL) {
-            warn("a message cannot hold a newline: it would be two");
+            log_warnx("a message cannot hold a newline: it would be two");
             return 2;
         }
     }
     /* A server that closes early would make write() raise SIGPIPE and end
      * us without a word; ignored, write() reports EPIPE. */
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
-        warn_errno("signal");
+        log_warn("signal");
         return EXIT_FAILURE;
     }
 
@@ -201,7 +201,7 @@ int main(int argc, char *argv[])
     }
     close(fd);
     if (fflush(stdout) == EOF) {
-        warn_errno("write standard output");
+        log_warn("write standard output");
         return EXIT_FAILURE;
     }
     return status;

@@ -32,7 +32,7 @@ struct conn *conn_open(int fd)
     struct conn *c = malloc(sizeof *c);
 
     if (c == NULL) {
-        warn_errno("malloc");
+        log_warn("malloc");
         close(fd);
         return NULL;
     }

@@ -7,6 +7,12 @@
 #ifndef DAEMON_H
 #define DAEMON_H
 
+/* Opens /dev/null on whichever of descriptors 0, 1 and 2 is closed, as
+ * daemons do first: otherwise the next file opened would take its number,
+ * and a write meant for standard output or error would land in a socket,
+ * the log or the self-pipe. Returns 0, or -1 with errno set. */
+int std_fds_open(void);
+
 /* In the calling process: becomes the daemon's waiting parent and exits
  * with 0 once the daemon is ready, or 1 if it failed first. Returns only in
  * the daemon, with *READY_FD set for daemon_ready(); or -1 on failure. */

@@ -32,7 +32,7 @@ int set_nonblocking(int fd)
     int flags = fcntl(fd, F_GETFL);
 
     if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
-        warn_errno("fcntl O_NONBLOCK");
+        log_warn("fcntl O_NONBLOCK");
         return -1;
     }
     return 0;
@@ -52,34 +52,34 @@ static int remove_stale_socket(const struct sockaddr_un *addr)
     if (lstat(path, &st) == -1) {
         if (errno == ENOENT)
             return 0;
-        warn_errno(path);
+        log_warn("%s", path);
         return -1;
     }
     if (!S_ISSOCK(st.st_mode)) {
-        warn("%s: exists and is not a socket; not removed", path);
+        log_warnx("%s: exists and is not a socket; not removed", path);
         return -1;
     }
     /* Non-blocking: a live server with a full backlog must not make us wait;
      * it answers EAGAIN, which also means "in use". */
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1) {
-        warn_errno("socket");
+        log_warn("socket");
         return -1;
     }
     rc = connect(fd, (const struct sockaddr *)addr, sizeof *addr);
     saved = errno;
     close(fd);
     if (rc == 0 || saved == EAGAIN) {
-        warn("%s: already in use by a running server", path);
+        log_warnx("%s: already in use by a running server", path);
         return -1;
     }
     if (saved != ECONNREFUSED) { /* EACCES, say: not ours to judge */
         errno = saved;
-        warn_errno(path);
+        log_warn("%s", path);
         return -1;
     }
     if (unlink(path) == -1) { /* nobody listens: a stale socket */
-        warn_errno(path);
+        log_warn("%s", path);
         return -1;
     }
     return 0;
@@ -92,7 +92,7 @@ int listener_open(const char *path)
     int fd, rc;
 
     if (unix_address(&addr, path) == -1) {
-        warn_errno(path);
+        log_warn("%s", path);
         return -1;
     }
     if (remove_stale_socket(&addr) == -1)
@@ -101,7 +101,7 @@ int listener_open(const char *path)
      * not exec'd, and close it themselves (pool.c). */
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd == -1) {
-        warn_errno("socket");
+        log_warn("socket");
         return -1;
     }
     /* The file is born with mode 0777 minus the umask; umask 0177 makes it
@@ -111,12 +111,12 @@ int listener_open(const char *path)
     rc = bind(fd, (const struct sockaddr *)&addr, sizeof addr);
     umask(old_mask);
     if (rc == -1) {
-        warn_errno(path);
+        log_warn("%s", path);
         close(fd);
         return -1;
     }
     if (listen(fd, SOMAXCONN) == -1 || set_nonblocking(fd) == -1) {
-        warn_errno("listen");
+        log_warn("listen");
         close(fd);
         unlink(path);
         return -1;

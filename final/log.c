@@ -112,25 +112,41 @@ void log_line(const char *fmt, ...)
     errno = saved;
 }
 
-void warn(const char *fmt, ...)
+/* Formats FMT into an error message, with ": " and the reason for ERR
+ * after it unless ERR is 0, and reports it where errors go now. */
+static void vwarn(int err, const char *fmt, va_list ap)
 {
     char text[512];
-    va_list ap;
-    int saved = errno;
+    int n = vsnprintf(text, sizeof text, fmt, ap);
 
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
+    if (err != 0 && n >= 0 && (size_t)n < sizeof text)
+        snprintf(text + n, sizeof text - (size_t)n, ": %s", strerror(err));
     if (errors_as_events)
         log_line("error: %s", text);
     else
         fprintf(stderr, "%s: %s\n", program, text);
+}
+
+void log_warn(const char *fmt, ...)
+{
+    va_list ap;
+    int saved = errno;
+
+    va_start(ap, fmt);
+    vwarn(saved, fmt, ap);
+    va_end(ap);
     errno = saved;
 }
 
-void warn_errno(const char *what)
+void log_warnx(const char *fmt, ...)
 {
-    warn("%s: %s", what, strerror(errno));
+    va_list ap;
+    int saved = errno;
+
+    va_start(ap, fmt);
+    vwarn(0, fmt, ap);
+    va_end(ap);
+    errno = saved;
 }
 
 size_t escape(char *dst, const char *src, size_t len)

@@ -27,20 +27,27 @@ void log_set_role(const char *role);
 /* "server" (the default) or "client": the name error messages start with. */
 void log_set_program(const char *name);
 
-/* From now on, warn() and warn_errno() write event lines through log_line()
- * instead of "server: ..." on standard error: once the pool runs, perhaps
- * as a daemon with no terminal, an error is an event like any other. */
+/* From now on, log_warn() and log_warnx() write event lines through
+ * log_line() instead of "server: ..." on standard error: once the pool
+ * runs, perhaps as a daemon with no terminal, an error is an event like any
+ * other. */
 void log_errors_as_events(void);
 
 /* Logs "ROLE[PID]: <formatted text>" as one line, in one write(2). */
 void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Reports a problem: "PROGRAM: <text>" on standard error, or an event line
- * once log_errors_as_events() has been called. errno is kept. */
-void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* warn("WHAT: <reason from errno>"). */
-void warn_errno(const char *what);
+/* Errors, named as in OpenBSD's daemons (httpd, relayd, ntpd):
+ * log_warn() appends ": " and strerror(errno), log_warnx() does not. Each
+ * writes "PROGRAM: <text>" on standard error, or an event line once
+ * log_errors_as_events() has been called; errno is kept.
+ *
+ * The rule for errors, in every file of final/: a thin wrapper of a system
+ * call (queue.c, shared.c, unix_address()) returns -1 with errno set and
+ * says nothing, since only its caller knows what it was doing; any other
+ * function that fails says what failed and why, once, with one of these,
+ * and returns -1 ("after saying why", in its comment). */
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Writes all LEN bytes of BUF to FD, retrying after short writes and EINTR.
  * Returns 0, or -1 with errno set. */

@@ -1,5 +1,5 @@
 /* master.c - final: the event loop (chapters 4 and 5, grown up).
- * Owns: select(2), accepting connections, and what each signal means
+ * Owns: pselect(2), accepting connections, and what each signal means
  * (SPEC 5). */
 #define _GNU_SOURCE /* accept4(), Linux; POSIX only since 2024 */
 
@@ -66,7 +66,7 @@ static void drop_conn(struct master *m, int fd)
     conn_close(m->conns[fd]);
     m->conns[fd] = NULL;
     m->connections--;
-    m->paused = false; /* a descriptor is free again */
+    m->paused_until = 0; /* a descriptor is free again */
     m->refusing = false;
     while (m->high_fd >= 0 && m->conns[m->high_fd] == NULL)
         m->high_fd--;
@@ -128,6 +128,9 @@ static int refuse_one(struct master *m)
  * descriptors would run up to FD_SETSIZE and new clients be refused. */
 #define ACCEPT_BATCH 32
 
+/* How long to stop accepting when no descriptor is left (see below). */
+#define ACCEPT_PAUSE_MS 100
+
 static void accept_clients(struct master *m)
 {
     for (int n = 0; n < ACCEPT_BATCH; n++) {
@@ -148,14 +151,17 @@ static void accept_clients(struct master *m)
                 if (rc == 1)
                     return;
                 /* No spare: the connection waits in the backlog, and
-                 * watching the listener now would wake select() at once,
-                 * forever. Pause it until a connection closes. */
-                log_line("out of file descriptors; not accepting until a "
-                         "connection closes");
-                m->paused = true;
+                 * watching the listener now would wake pselect() at once,
+                 * for ever. Pause until a connection closes, or for a
+                 * while if none is open: a descriptor may be freed by
+                 * something else (a worker's exit, another process). */
+                log_line("out of file descriptors; not accepting for %d ms, "
+                         "or until a connection closes",
+                         ACCEPT_PAUSE_MS);
+                m->paused_until = monotonic_ms() + ACCEPT_PAUSE_MS;
                 return;
             }
-            warn_errno("accept");
+            log_warn("accept");
             return;
         }
         add_conn(m, fd);
@@ -163,17 +169,17 @@ static void accept_clients(struct master *m)
 }
 
 /* Graceful stop, first part: no new clients, answers for the messages
- * already read, then every worker gets its exit message. */
-static void begin_stop(struct master *m)
+ * already read, then every worker gets its exit order. */
+static void begin_stop(struct master *m, const char *why)
 {
-    log_line("stopping on %s", signals_stop_name());
+    log_line("stopping on %s", why);
     log_line("event loop stopped");
     /* First the socket file: from now on a client finds no server there,
      * rather than waiting in a backlog that nobody will read. */
     close(m->listener);
     m->listener = -1;
     if (unlinkat(m->dir_fd, m->socket_path, 0) == -1)
-        warn_errno(m->socket_path);
+        log_warn("%s", m->socket_path);
     /* The replies to messages already queued go out, while the workers
      * empty their queues: a client that is told nothing might send its
      * message again. A client that does not read them holds up nothing. */
@@ -185,38 +191,97 @@ static void begin_stop(struct master *m)
     pool_stop(&m->pool);
 }
 
-static void handle_signals(struct master *m)
+/* A stop signal: the first begins a graceful stop; SIGINT or SIGTERM
+ * again during it (AGAIN_ENDS_IT) stops at once. */
+static void stop(struct master *m, const char *why, bool again_ends_it)
 {
-    int stops;
-
-    /* Drain first, then read the counts: a signal that comes after this
-     * point writes a new byte and wakes the next select(). */
-    signals_drain();
-    stops = signals_take(EV_STOP);
-    if (signals_take(EV_CHILD) > 0)
-        pool_reap(&m->pool);
-    if (stops > 0 && m->pool.phase == POOL_RUNNING) {
-        begin_stop(m);
-        stops--;
-    }
-    if (stops > 0 && m->pool.phase == POOL_STOPPING) {
-        log_line("%s again: terminating the workers", signals_stop_name());
+    if (m->pool.phase == POOL_RUNNING) {
+        begin_stop(m, why);
+    } else if (m->pool.phase == POOL_STOPPING && again_ends_it) {
+        log_line("%s again: terminating the workers", why);
         pool_terminate(&m->pool);
     }
-    if (m->pool.phase != POOL_RUNNING) {
-        /* Reload, status and scaling make no sense during a stop. */
-        for (int ev = EV_RELOAD; ev < EV_COUNT; ev++)
-            signals_take(ev);
-        return;
+}
+
+/* What each signal means (SPEC 5). A hang-up is a stop, but never a
+ * stop at once: a closing terminal may send more than one SIGHUP (the
+ * kernel's, and the one the shell relays to its jobs). */
+static void handle_signal(struct master *m, enum sig_event ev)
+{
+    static const char hangup[] = "SIGHUP (the terminal hung up)";
+    /* Reload, status and scaling make no sense during a stop. */
+    bool running = m->pool.phase == POOL_RUNNING;
+
+    switch (ev) {
+    case EV_CHILD:
+        pool_reap(&m->pool);
+        break;
+    case EV_INT:
+        stop(m, "SIGINT", true);
+        break;
+    case EV_TERM:
+        stop(m, "SIGTERM", true);
+        break;
+    case EV_HANGUP:
+        stop(m, hangup, false);
+        break;
+    case EV_HUP:
+        /* From a process. The shell relays the hang-up of its terminal to
+         * its jobs this way, after the kernel has taken the terminal from
+         * every process of the session: no terminal, no reload. */
+        if (signals_terminal_gone())
+            stop(m, hangup, false);
+        else if (running)
+            pool_reload(&m->pool);
+        break;
+    case EV_STATUS:
+        if (running)
+            pool_status(&m->pool, m->connections);
+        break;
+    case EV_GROW:
+        if (running)
+            pool_grow(&m->pool);
+        break;
+    case EV_SHRINK:
+        if (running)
+            pool_shrink(&m->pool);
+        break;
+    case EV_NONE:
+        break;
     }
-    if (signals_take(EV_RELOAD) > 0)
-        pool_reload(&m->pool);
-    for (int n = signals_take(EV_GROW); n > 0; n--)
-        pool_grow(&m->pool);
-    for (int n = signals_take(EV_SHRINK); n > 0; n--)
-        pool_shrink(&m->pool);
-    if (signals_take(EV_STATUS) > 0)
-        pool_status(&m->pool, m->connections);
+}
+
+/* Every signal that came, in the order it came. One that comes after the
+ * last byte is read writes a new one, which wakes the next pselect(). */
+static void handle_signals(struct master *m)
+{
+    enum sig_event ev;
+
+    while ((ev = signals_next()) != EV_NONE)
+        handle_signal(m, ev);
+}
+
+/* True while accepting is paused for want of descriptors. */
+static bool accept_paused(struct master *m)
+{
+    if (m->paused_until != 0 && monotonic_ms() >= m->paused_until)
+        m->paused_until = 0;
+    return m->paused_until != 0;
+}
+
+/* Milliseconds the loop may sleep: until the pool's next timer, or the end
+ * of a pause in accepting; -1 for no limit. */
+static int64_t wait_limit(struct master *m)
+{
+    int64_t wait_ms = pool_next_tick(&m->pool);
+    int64_t pause_ms;
+
+    if (!accept_paused(m))
+        return wait_ms;
+    pause_ms = m->paused_until - monotonic_ms();
+    if (pause_ms < 0)
+        pause_ms = 0;
+    return wait_ms == -1 || pause_ms < wait_ms ? pause_ms : wait_ms;
 }
 
 /* Fills the sets with what each descriptor waits for; returns the highest
@@ -228,7 +293,7 @@ static int watch(struct master *m, fd_set *rd, fd_set *wr)
     FD_ZERO(rd);
     FD_ZERO(wr);
     FD_SET(signals_fd(), rd);
-    if (m->listener != -1 && !m->paused) {
+    if (m->listener != -1 && !accept_paused(m)) {
         FD_SET(m->listener, rd);
         if (m->listener > max_fd)
             max_fd = m->listener;
@@ -287,15 +352,17 @@ int master_run(struct master *m)
     while (!pool_finished(&m->pool)) {
         fd_set rd, wr;
         int max_fd = watch(m, &rd, &wr);
-        int64_t wait_ms = pool_next_tick(&m->pool);
-        struct timeval tv = {(time_t)(wait_ms / 1000),
-                             (suseconds_t)(wait_ms % 1000) * 1000};
+        int64_t wait_ms = wait_limit(m);
+        struct timespec ts = {(time_t)(wait_ms / 1000),
+                              (long)(wait_ms % 1000) * 1000000L};
 
-        if (select(max_fd + 1, &rd, &wr, NULL, wait_ms < 0 ? NULL : &tv) ==
-            -1) {
+        /* pselect(), not select(): it lets SIGTTIN and SIGTTOU in while it
+         * waits, and only then, in one call (signals.h). */
+        if (pselect(max_fd + 1, &rd, &wr, NULL, wait_ms < 0 ? NULL : &ts,
+                    signals_wait_mask()) == -1) {
             if (errno == EINTR) /* a signal: its byte is in the pipe now */
                 continue;
-            warn_errno("select");
+            log_warn("pselect");
             status = 1;
             pool_terminate(&m->pool);
             continue;
@@ -306,15 +373,25 @@ int master_run(struct master *m)
          * are gone (skipped) and others that may only be written to. */
         serve_clients(m, max_fd, &rd, &wr);
         pool_tick(&m->pool);
+        pool_reload_continue(&m->pool);
     }
+    if (m->pool.phase == POOL_TERMINATING) /* SPEC 5: a stop at once */
+        log_line("abandoned %lu OK'd message%s", m->pool.abandoned,
+                 m->pool.abandoned == 1 ? "" : "s");
+    return status;
+}
+
+void master_close(struct master *m)
+{
     for (int fd = 0; fd <= m->high_fd; fd++) {
         if (m->conns[fd] != NULL) /* replies the client never read */
             drop_conn(m, fd);
     }
-    if (m->listener != -1) { /* stopped by a failure, not by a signal */
+    if (m->listener != -1) { /* not stopped by a signal */
         close(m->listener);
-        unlinkat(m->dir_fd, m->socket_path, 0);
+        m->listener = -1;
+        if (unlinkat(m->dir_fd, m->socket_path, 0) == -1)
+            log_warn("%s", m->socket_path);
     }
     pool_destroy(&m->pool);
-    return status;
 }

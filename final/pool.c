@@ -1,6 +1,7 @@
-/* pool.c - final: starting, watching and replacing workers (SPEC 5, 6).
- * Owns: fork(2) and waitpid(2), the slot states, round-robin, restart
- * delays, --timeout, reload, scaling, status, and the order of a stop. */
+/* pool.c - final: the pool's mechanism (SPEC 1, 4, 6).
+ * Owns: the slots' queues, fork(2) and waitpid(2), round-robin, restart
+ * delays, --timeout, and carrying out what slot_step() decides. What the
+ * operator's signals do with it is control.c's. */
 #define _DEFAULT_SOURCE /* strsignal() */
 
 #include <errno.h>
@@ -24,7 +25,7 @@
 #define RESTART_FIRST_MS 100
 #define RESTART_MAX_MS   3200
 
-/* How often to retry an exit message that found its queue full. */
+/* How often to try again an exit order that found its queue full. */
 #define RETRY_MS 20
 
 static void clear_slot(struct slot *s)
@@ -41,21 +42,70 @@ static void publish(struct pool *p, int i)
     atomic_store(&p->records[i].pid, (int)p->slots[i].pid);
 }
 
-/* Gives slot I a fresh queue and a zeroed record. */
-static int open_slot(struct pool *p, int i)
+/* The errors of a call on a queue that no longer exists. */
+static bool queue_gone(int err)
 {
-    clear_slot(&p->slots[i]);
-    memset(&p->records[i], 0, sizeof p->records[i]);
-    p->slots[i].qid = queue_create();
-    publish(p, i);
-    if (p->slots[i].qid == -1) {
-        warn_errno("msgget");
+    return err == EIDRM || err == EINVAL;
+}
+
+/* Gives slot I a new queue. Returns 0, or -1 after saying why not. */
+static int make_queue(struct pool *p, int i)
+{
+    int qid = queue_create();
+
+    if (qid == -1) {
+        log_warn("msgget");
         return -1;
     }
-    p->slots[i].state = SLOT_WAITING;
-    if (i >= p->high)
-        p->high = i + 1;
+    p->slots[i].qid = qid;
+    publish(p, i);
     return 0;
+}
+
+/* Only the pool removes its queues, but anyone with the same user id can
+ * (ipcrm -q). The messages on it are gone with it, and its worker fails in
+ * msgrcv(); without a new queue the slot would fail for ever. */
+static int replace_lost_queue(struct pool *p, int i)
+{
+    int old = p->slots[i].qid;
+
+    if (make_queue(p, i) == -1)
+        return -1;
+    log_line("the queue of slot %d (%d) was removed by someone else; it has "
+             "a new one (%d)",
+             i, old, p->slots[i].qid);
+    return 0;
+}
+
+long pool_queued(const struct pool *p, int i)
+{
+    if (p->slots[i].qid == -1) {
+        errno = EINVAL;
+        return -1;
+    }
+    return queue_depth(p->slots[i].qid);
+}
+
+/* What slot I still has to hand to a worker: the messages on its queue,
+ * and one its dead worker took and did not finish. */
+static long messages_left(const struct pool *p, int i)
+{
+    long n = pool_queued(p, i);
+
+    if (n < 0)
+        n = 0;
+    return n + (record_unfinished(&p->records[i]) ? 1 : 0);
+}
+
+static struct slot_facts facts_of(const struct pool *p, int i)
+{
+    struct slot_facts f = {
+        .wanted = p->phase == POOL_RUNNING &&
+                  i<p->count, .pending = messages_left(p, i)> 0,
+        .terminating = p->phase == POOL_TERMINATING,
+    };
+
+    return f;
 }
 
 int pool_init(struct pool *p, const struct options *opt,
@@ -75,172 +125,103 @@ int pool_init(struct pool *p, const struct options *opt,
      * before the first fork() to be shared, and never moves after. */
     p->records = records_create(WORKERS_MAX);
     if (p->records == NULL) {
-        warn_errno("mmap");
+        log_warn("mmap");
         return -1;
     }
     for (int i = 0; i < WORKERS_MAX; i++)
         publish(p, i);
-    for (p->count = 0; p->count < opt->workers; p->count++) {
-        if (open_slot(p, p->count) == -1) {
+    for (int i = 0; i < opt->workers; i++) {
+        if (make_queue(p, i) == -1) {
             pool_destroy(p);
             return -1;
         }
+        p->slots[i].state = SLOT_WAITING;
     }
+    p->count = p->high = opt->workers;
     return 0;
 }
 
-/* Sends slot S its exit message if one is due. It goes behind the data
- * already queued, so the worker first handles all of it. */
-static void send_exit(struct slot *s)
-{
-    if (!s->exit_due || s->exit_sent || s->pid == 0)
-        return;
-    if (queue_send(s->qid, MSG_EXIT, 0, "", 0, IPC_NOWAIT) == 0)
-        s->exit_sent = true;
-    else if (errno != EAGAIN) /* EAGAIN: full; pool_tick() tries again */
-        warn_errno("msgsnd exit message");
-}
-
-static void ask_to_exit(struct slot *s)
-{
-    s->exit_due = true;
-    s->exit_sent = false;
-    send_exit(s);
-}
-
-/* Forks a worker for slot I. Returns 0, or -1 if fork() failed. */
+/* Forks the worker of slot I. Returns 0, or -1 if there is none. */
 static int spawn(struct pool *p, int i)
 {
     struct slot *s = &p->slots[i];
-    struct worker_args args = {
+    struct worker_args args;
+    sigset_t old;
+    pid_t pid;
+
+    if (pool_queued(p, i) == -1 && queue_gone(errno) &&
+        replace_lost_queue(p, i) == -1)
+        return -1;
+    args = (struct worker_args){
         .qid = s->qid,
         .rec = &p->records[i],
         .all = p->records,
         .work_ms = p->work_ms,
         .crash_on = p->crash_on,
         .master = getpid(),
+        .serial = p->spawned + 1,
     };
-    sigset_t old;
-    pid_t pid;
-
-    /* Blocked until the child has put its own dispositions in place: until
-     * then it has the master's handlers and self-pipe. */
+    /* Blocked until the child has put its own handlers in place: until
+     * then it has the master's, which write to the master's self-pipe. */
     if (signals_block(&old) == -1)
         return -1;
     pid = fork();
     if (pid == 0) {
         p->close_fds(p->ctx);
-        if (signals_reset_for_worker(&old) == -1)
+        if (signals_reset_for_worker() == -1)
             _exit(1);
-        worker_main(&args);
+        worker_main(&args); /* unblocks once its handlers are in place */
     }
     signals_unblock(&old);
     if (pid == -1) {
-        warn_errno("fork");
+        log_warn("fork");
         return -1;
     }
+    p->spawned = args.serial;
+    s->serial = args.serial;
     s->pid = pid;
-    publish(p, i);
     s->started_ms = monotonic_ms();
-    s->state = SLOT_RUNNING;
-    s->exit_due = false;
-    s->exit_sent = false;
-    s->killed = false;
+    publish(p, i);
     if (s->redeliver_from != 0) {
         log_line("redelivering message %llu from worker[%ld] to worker[%ld]",
                  (unsigned long long)s->redelivered, (long)s->redeliver_from,
                  (long)pid);
         s->redeliver_from = 0;
     }
-    /* A worker that must leave once its queue is empty. */
-    if (s->retiring || p->phase == POOL_STOPPING)
-        ask_to_exit(s);
     return 0;
 }
 
 int pool_start(struct pool *p)
 {
     for (int i = 0; i < p->count; i++) {
-        if (spawn(p, i) == -1)
+        pool_apply(p, i, SE_DUE);
+        if (p->slots[i].pid == 0)
             return -1;
     }
     return 0;
 }
 
-/* Round-robin over the slots that take messages now. The cursor may point
- * past a count that just shrank: the modulo brings it back in range. */
-static int next_slot(struct pool *p)
+int pool_open_slot(struct pool *p, int i)
 {
-    int i = p->cursor % p->count;
-
-    p->cursor = (i + 1) % p->count;
-    return i;
+    clear_slot(&p->slots[i]);
+    memset(&p->records[i], 0, sizeof p->records[i]);
+    if (make_queue(p, i) == -1)
+        return -1;
+    p->slots[i].state = SLOT_WAITING;
+    if (i >= p->high)
+        p->high = i + 1;
+    pool_apply(p, i, SE_DUE);
+    return 0;
 }
 
-const char *pool_dispatch(struct pool *p, const char *msg, size_t len)
+static void start_worker(struct pool *p, int i)
 {
-    int first = next_slot(p);
-    bool full = false;
-
-    /* The next slot in turn, or if its queue is full the one after, and so
-     * on: BUSY only when every queue is full. IPC_NOWAIT: a full queue
-     * fails at once with EAGAIN, so the master never sleeps on one queue
-     * while every client waits, and never says OK for a message that is not
-     * on a queue. */
-    for (int k = 0; k < p->count; k++) {
-        struct slot *s = &p->slots[(first + k) % p->count];
-
-        if (queue_send(s->qid, MSG_DATA, p->next_seq + 1, msg, len,
-                       IPC_NOWAIT) == 0) {
-            p->next_seq++;
-            s->dispatched++;
-            return "OK\n";
-        }
-        if (errno == EAGAIN)
-            full = true;
-        else /* EIDRM, EINVAL: someone removed this queue; try the next */
-            warn_errno("msgsnd");
-    }
-    return full ? "BUSY\n" : "ERR cannot queue message\n";
+    pool_apply(p, i, spawn(p, i) == 0 ? SE_STARTED : SE_START_FAILED);
 }
 
-/* Logs how a worker ended, unless it left normally when asked. */
-static void log_end(int i, pid_t pid, int status)
-{
-    if (WIFSIGNALED(status))
-        log_line("worker %ld (slot %d) was killed by signal %d (%s)", (long)pid,
-                 i, WTERMSIG(status), strsignal(WTERMSIG(status)));
-    else if (WEXITSTATUS(status) != 0)
-        log_line("worker %ld (slot %d) exited with status %d", (long)pid, i,
-                 WEXITSTATUS(status));
-}
-
-/* A worker died holding a message it had not finished: its replacement
- * takes it first (worker.c). If that message was itself handed on already,
- * it has now cost two workers: it is dropped (SPEC 6: poison). */
-static void settle_unfinished(struct pool *p, int i, pid_t dead)
-{
-    struct slot *s = &p->slots[i];
-    struct slot_record *r = &p->records[i];
-    uint64_t seq = r->msg.body.seq;
-
-    if (!record_unfinished(r))
-        return;
-    if (s->redelivered == seq) {
-        atomic_store(&r->done, seq);
-        p->dropped++;
-        log_line("dropping message %llu: worker[%ld] died on it after "
-                 "redelivery",
-                 (unsigned long long)seq, (long)dead);
-        return;
-    }
-    s->redelivered = seq;
-    s->redeliver_from = dead;
-}
-
-/* Starts a replacement for a worker that died unasked: at once if the last
- * one lived long enough, else after a growing delay. */
-static void schedule_restart(struct pool *p, int i, pid_t dead)
+/* After a death: a new worker at once if the last one lived long enough,
+ * else after a growing delay. */
+static void restart(struct pool *p, int i)
 {
     struct slot *s = &p->slots[i];
     int64_t now = monotonic_ms();
@@ -253,100 +234,198 @@ static void schedule_restart(struct pool *p, int i, pid_t dead)
         s->backoff_ms = RESTART_FIRST_MS;
     else if (s->backoff_ms < RESTART_MAX_MS)
         s->backoff_ms *= 2;
-    s->state = SLOT_WAITING;
-    s->respawn_at = now + s->backoff_ms;
-    if (s->backoff_ms > 0)
+    if (s->backoff_ms > 0) {
+        s->due_at = now + s->backoff_ms;
         log_line("worker %ld (slot %d) died %lld ms after start; restarting "
                  "in %u ms",
-                 (long)dead, i, (long long)lived, s->backoff_ms);
-}
-
-/* Starts the slot's next worker and says so. */
-static void restart(struct pool *p, int i, pid_t old, const char *why)
-{
-    if (spawn(p, i) == -1) { /* try again later */
-        p->slots[i].state = SLOT_WAITING;
-        p->slots[i].respawn_at = monotonic_ms() + RESTART_MAX_MS;
+                 (long)s->gone, i, (long long)lived, s->backoff_ms);
         return;
     }
-    log_line("%s slot %d: worker %ld replaced by worker %ld", why, i, (long)old,
-             (long)p->slots[i].pid);
+    start_worker(p, i);
+    if (s->pid != 0)
+        log_line("restarted slot %d: worker %ld replaced by worker %ld", i,
+                 (long)s->gone, (long)s->pid);
 }
 
-static void reload_next(struct pool *p);
-
-/* Slot I's old worker PID has left: its successor starts, and then the
- * next slot's turn comes. */
-static void reload_done(struct pool *p, int i, pid_t pid)
+/* Puts the exit order of slot I's worker on its queue, behind the data:
+ * the worker leaves when it comes to it. It names the worker (its serial),
+ * which obeys no other. Never waiting: a full queue fails with EAGAIN, and
+ * pool_tick() tries again. A queue someone removed fails the worker too:
+ * its death is reaped, and the next worker gets a new queue (spawn()). */
+static void send_exit(struct pool *p, int i)
 {
-    p->slots[i].exit_due = false;
-    restart(p, i, pid, "reloaded");
-    if (p->reloading == i)
-        reload_next(p);
-}
+    struct slot *s = &p->slots[i];
 
-/* Slot I's retiring worker has emptied its queue and left: the queue goes. */
-static void retire(struct pool *p, int i)
-{
-    if (queue_remove(p->slots[i].qid) == -1)
-        warn_errno("msgctl IPC_RMID");
-    clear_slot(&p->slots[i]);
-    publish(p, i);
-    log_line("slot %d retired", i);
-    if (p->grow_pending > 0) {
-        p->grow_pending--;
-        pool_grow(p);
+    if (queue_send(s->qid, MSG_EXIT, s->serial, "", 0, IPC_NOWAIT) == 0) {
+        pool_apply(p, i, SE_ORDER_SENT);
+        return;
     }
+    s->due_at = monotonic_ms() + RETRY_MS;
+    if (errno != EAGAIN && !queue_gone(errno))
+        log_warn("msgsnd exit order");
 }
 
-/* What slot I needs once its worker PID has ended with STATUS. A worker
- * "was asked" when it exited 0 after we sent it an exit message: it left
- * with its queue empty. Any other end is a death: its unfinished message is
- * settled and, unless we are terminating, a new worker takes the queue. */
+/* Removes slot I's queue. It is empty (invariant 1), unless a stop at once
+ * abandons what is left on it: that is counted, and logged at the end. */
+static void remove_queue(struct pool *p, int i)
+{
+    struct slot *s = &p->slots[i];
+    bool retired = p->phase == POOL_RUNNING && i >= p->count;
+
+    if (p->phase == POOL_TERMINATING)
+        p->abandoned += (unsigned long)messages_left(p, i);
+    if (queue_remove(s->qid) == -1 && !queue_gone(errno))
+        log_warn("msgctl IPC_RMID");
+    clear_slot(s);
+    publish(p, i);
+    if (retired)
+        log_line("slot %d retired", i);
+}
+
+/* SIGTERM, then SIGCONT: a stopped worker (SIGSTOP, a debugger, Ctrl-Z)
+ * keeps SIGTERM pending until it runs again, and the master would wait for
+ * it forever. SIGCONT wakes it, and the pending SIGTERM is delivered first. */
+static void terminate_worker(pid_t pid)
+{
+    if (kill(pid, SIGTERM) == -1 || kill(pid, SIGCONT) == -1)
+        log_warn("kill");
+}
+
+void pool_apply(struct pool *p, int i, enum slot_event event)
+{
+    struct slot *s = &p->slots[i];
+    struct slot_facts f = facts_of(p, i);
+    struct slot_step step = slot_step(s->state, event, f);
+
+    s->state = step.next;
+    if (step.actions & DO_REMOVE_QUEUE)
+        remove_queue(p, i);
+    if ((step.actions & DO_KILL) && kill(s->pid, SIGKILL) == -1)
+        log_warn("kill");
+    if (step.actions & DO_TERMINATE)
+        terminate_worker(s->pid);
+    if (step.actions & DO_SPAWN) {
+        start_worker(p, i);
+        if (event == SE_EXITED_0 && !f.wanted && s->pid != 0)
+            log_line("slot %d: worker %ld takes what is left on the queue", i,
+                     (long)s->pid);
+    }
+    if (step.actions & DO_RESTART)
+        restart(p, i);
+    if (step.actions & DO_RETRY)
+        s->due_at = monotonic_ms() + RESTART_MAX_MS;
+    if (step.actions & DO_SEND_EXIT)
+        send_exit(p, i);
+}
+
+/* Round-robin over the slots that take messages now. The cursor may point
+ * past a count that just shrank: the modulo brings it back in range. */
+static int next_slot(struct pool *p)
+{
+    int i = p->cursor % p->count;
+
+    p->cursor = (i + 1) % p->count;
+    return i;
+}
+
+/* Puts a message on slot I's queue. IPC_NOWAIT: a full queue fails at once
+ * with EAGAIN, so the master never sleeps on one queue while every client
+ * waits, and never says OK for a message that is not on a queue. */
+static int send_data(struct pool *p, int i, const char *msg, size_t len)
+{
+    uint64_t seq = p->next_seq + 1;
+
+    if (queue_send(p->slots[i].qid, MSG_DATA, seq, msg, len, IPC_NOWAIT) == 0)
+        return 0;
+    if (!queue_gone(errno)) {
+        if (errno != EAGAIN)
+            log_warn("msgsnd");
+        return -1;
+    }
+    if (replace_lost_queue(p, i) == -1)
+        return -1;
+    return queue_send(p->slots[i].qid, MSG_DATA, seq, msg, len, IPC_NOWAIT);
+}
+
+const char *pool_dispatch(struct pool *p, const char *msg, size_t len)
+{
+    int first = next_slot(p);
+    bool full = false;
+
+    /* The next slot in turn, or if its queue is full the one after, and so
+     * on: BUSY only when every queue is full. */
+    for (int k = 0; k < p->count; k++) {
+        int i = (first + k) % p->count;
+
+        if (send_data(p, i, msg, len) == 0) {
+            p->next_seq++;
+            p->slots[i].dispatched++;
+            return "OK\n";
+        }
+        if (errno == EAGAIN)
+            full = true;
+    }
+    return full ? "BUSY\n" : "ERR cannot queue message\n";
+}
+
+/* Logs how a worker ended, when it did not leave on its order. */
+static void log_end(int i, pid_t pid, int status)
+{
+    if (WIFSIGNALED(status))
+        log_line("worker %ld (slot %d) was killed by signal %d (%s)", (long)pid,
+                 i, WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        log_line("worker %ld (slot %d) exited with status %d", (long)pid, i,
+                 WEXITSTATUS(status));
+}
+
+/* A worker died holding a message it had not finished: its replacement
+ * takes it first (worker.c). If that message was itself handed on already,
+ * it has now cost two workers: it is dropped (SPEC 6: poison). */
+static void settle_unfinished(struct pool *p, int i, pid_t dead)
+{
+    struct slot *s = &p->slots[i];
+    struct slot_record *r = &p->records[i];
+    uint64_t seq = r->msg.body.seq;
+    char text[ESCAPED_SIZE(MSG_MAX)];
+
+    if (!record_unfinished(r))
+        return;
+    if (s->redelivered == seq) {
+        atomic_store(&r->done, seq);
+        p->dropped++;
+        escape(text, r->msg.body.text, r->msg.body.len);
+        log_line("dropping message \"%s\": worker[%ld] died on it after "
+                 "redelivery",
+                 text, (long)dead);
+        return;
+    }
+    s->redelivered = seq;
+    s->redeliver_from = dead;
+}
+
+/* Slot I's worker PID has ended with STATUS. */
 static void worker_ended(struct pool *p, int i, pid_t pid, int status)
 {
     struct slot *s = &p->slots[i];
-    bool asked = WIFEXITED(status) && WEXITSTATUS(status) == 0 && s->exit_sent;
+    bool exited_0 = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 
     s->pid = 0;
+    s->gone = pid;
     publish(p, i);
     /* Nobody works on a message in this slot now. Left set, the time would
      * make --timeout kill the next worker before it took anything. */
     atomic_store(&p->records[i].busy_ms, 0);
-    if (!asked)
+    if (!exited_0 || s->state != SLOT_LEAVING)
         log_end(i, pid, status);
-    if (p->phase == POOL_TERMINATING) {
-        s->state = SLOT_DONE;
-        return;
-    }
-    if (asked) {
-        if (s->retiring)
-            retire(p, i);
-        else if (p->phase == POOL_STOPPING)
-            s->state = SLOT_DONE;
-        else /* reloading: the next worker takes over the queue */
-            reload_done(p, i, pid);
-        return;
-    }
-    settle_unfinished(p, i, pid);
-    /* In a stop, a successor is needed only for something to hand on: a
-     * message to redeliver, or a queue not yet empty (if only its exit
-     * message is left, the successor takes that and leaves). Otherwise a
-     * worker that always dies on its way out would keep the stop going. */
-    if (p->phase == POOL_STOPPING && s->redeliver_from == 0 &&
-        queue_depth(s->qid) <= 0) {
-        s->state = SLOT_DONE;
-        return;
-    }
-    if (s->state == SLOT_RELOADING) { /* died on the way out */
-        reload_done(p, i, pid);
-        return;
-    }
-    /* A death. The replacement, when it comes, takes the same queue; in a
-     * stop or a retirement it too gets an exit message (spawn()). */
-    schedule_restart(p, i, pid);
-    if (s->backoff_ms == 0)
-        restart(p, i, pid, "restarted");
+    /* Invariant 2: an exit order on the queue now was meant for the worker
+     * that just ended, which did not live to read it. Taken back, it cannot
+     * send the next worker away, nor count as a message still queued. Only
+     * the master reads the queue while no worker lives. */
+    queue_take_exit(s->qid);
+    if (p->phase != POOL_TERMINATING)
+        settle_unfinished(p, i, pid);
+    pool_apply(p, i, exited_0 ? SE_EXITED_0 : SE_DIED);
 }
 
 void pool_reap(struct pool *p)
@@ -365,7 +444,7 @@ void pool_reap(struct pool *p)
         }
     }
     if (pid == -1 && errno != ECHILD)
-        warn_errno("waitpid");
+        log_warn("waitpid");
 }
 
 /* Kills the worker of slot I if it has been on one message too long. */
@@ -374,16 +453,13 @@ static void check_stuck(struct pool *p, int i, int64_t now)
     struct slot *s = &p->slots[i];
     int64_t busy = atomic_load(&p->records[i].busy_ms);
 
-    if (p->timeout_secs == 0 || s->pid == 0 || s->killed || busy == 0)
-        return;
-    if (now - busy < (int64_t)p->timeout_secs * 1000)
+    if (p->timeout_secs == 0 || s->pid == 0 || s->state == SLOT_KILLED ||
+        busy == 0 || now - busy < (int64_t)p->timeout_secs * 1000)
         return;
     log_line("worker %ld (slot %d) stuck on one message for over %u s; "
              "killing it",
              (long)s->pid, i, p->timeout_secs);
-    if (kill(s->pid, SIGKILL) == -1)
-        warn_errno("kill");
-    s->killed = true;
+    pool_apply(p, i, SE_STUCK);
 }
 
 void pool_tick(struct pool *p)
@@ -393,16 +469,15 @@ void pool_tick(struct pool *p)
     for (int i = 0; i < p->high; i++) {
         struct slot *s = &p->slots[i];
 
-        if (s->state == SLOT_WAITING && s->respawn_at <= now &&
-            p->phase != POOL_TERMINATING) {
-            if (spawn(p, i) == 0)
+        if (s->state == SLOT_WAITING && s->due_at <= now) {
+            pool_apply(p, i, SE_DUE);
+            if (s->pid != 0)
                 log_line("slot %d: started worker %ld (restart %u)", i,
                          (long)s->pid, s->restarts);
-            else
-                s->respawn_at = now + RESTART_MAX_MS;
+        } else if (s->state == SLOT_EXIT_DUE && s->due_at <= now) {
+            pool_apply(p, i, SE_ASK_EXIT);
         }
         check_stuck(p, i, now);
-        send_exit(s);
     }
 }
 
@@ -415,11 +490,10 @@ int64_t pool_next_tick(const struct pool *p)
         int64_t busy = atomic_load(&p->records[i].busy_ms);
         int64_t at = -1;
 
-        if (s->state == SLOT_WAITING)
-            at = s->respawn_at;
-        else if (s->exit_due && !s->exit_sent && s->pid != 0)
-            at = now + RETRY_MS;
-        else if (p->timeout_secs > 0 && s->pid != 0 && !s->killed && busy)
+        if (s->state == SLOT_WAITING || s->state == SLOT_EXIT_DUE)
+            at = s->due_at;
+        else if (p->timeout_secs > 0 && s->pid != 0 &&
+                 s->state != SLOT_KILLED && busy != 0)
             at = busy + (int64_t)p->timeout_secs * 1000;
         if (at == -1)
             continue;
@@ -434,164 +508,12 @@ int64_t pool_next_tick(const struct pool *p)
     return next;
 }
 
-/* Sends the exit message to the next slot to reload, from p->reloading on;
- * its replacement starts when it has left (worker_ended()). */
-static void reload_next(struct pool *p)
-{
-    for (int i = p->reloading + 1; i < p->count; i++) {
-        struct slot *s = &p->slots[i];
-
-        if (s->state == SLOT_RUNNING) {
-            p->reloading = i;
-            s->state = SLOT_RELOADING;
-            ask_to_exit(s);
-            return;
-        }
-    }
-    p->reloading = -1;
-    log_line("reload finished");
-    if (p->reload_again) {
-        p->reload_again = false;
-        pool_reload(p);
-    }
-}
-
-void pool_reload(struct pool *p)
-{
-    if (p->reloading != -1) {
-        p->reload_again = true;
-        return;
-    }
-    log_line("reloading %d workers, one slot at a time", p->count);
-    p->reloading = -1;
-    reload_next(p);
-}
-
-void pool_grow(struct pool *p)
-{
-    int i = p->count;
-
-    if (i == WORKERS_MAX) {
-        log_line("already %d workers; not adding one", WORKERS_MAX);
-        return;
-    }
-    if (p->slots[i].retiring) { /* its queue is still in use */
-        p->grow_pending++;
-        return;
-    }
-    if (open_slot(p, i) == -1)
-        return;
-    p->count++;
-    if (spawn(p, i) == -1) {
-        p->slots[i].respawn_at = monotonic_ms() + RESTART_MAX_MS;
-        p->slots[i].state = SLOT_WAITING;
-    }
-    log_line("added slot %d (worker %ld); %d workers", i, (long)p->slots[i].pid,
-             p->count);
-}
-
-void pool_shrink(struct pool *p)
-{
-    struct slot *s;
-
-    if (p->grow_pending > 0) { /* a pending SIGTTIN and this one cancel */
-        p->grow_pending--;
-        return;
-    }
-    if (p->count == 1) {
-        log_line("only one worker left; not removing it");
-        return;
-    }
-    s = &p->slots[--p->count];
-    /* The worker leaves once its queue is empty; then the queue goes. A
-     * slot waiting for a restart gets its worker now (pool_tick()). */
-    s->retiring = true;
-    if (s->pid != 0)
-        ask_to_exit(s);
-    else
-        s->respawn_at = 0;
-    log_line("retiring slot %d (worker %ld); %d workers", p->count,
-             (long)s->pid, p->count);
-    if (p->reloading == p->count) /* it was being reloaded: that is over */
-        reload_next(p);
-}
-
-void pool_status(const struct pool *p, int connections)
-{
-    for (int i = 0; i < WORKERS_MAX; i++) {
-        const struct slot *s = &p->slots[i];
-
-        if (s->state == SLOT_FREE)
-            continue;
-        log_line("status: slot %d, worker %ld, %lu dispatched, %ld queued, "
-                 "%u restarts%s",
-                 i, (long)s->pid, s->dispatched, queue_depth(s->qid),
-                 s->restarts, s->retiring ? ", retiring" : "");
-    }
-    /* next_seq counts every message ever queued, also by retired slots. */
-    log_line("status: %d worker%s, %llu dispatched, %lu dropped, "
-             "%d connection%s",
-             p->count, p->count == 1 ? "" : "s",
-             (unsigned long long)p->next_seq, p->dropped, connections,
-             connections == 1 ? "" : "s");
-}
-
-void pool_stop(struct pool *p)
-{
-    p->phase = POOL_STOPPING;
-    p->reloading = -1;
-    for (int i = 0; i < WORKERS_MAX; i++) {
-        struct slot *s = &p->slots[i];
-
-        if (s->state == SLOT_FREE)
-            continue;
-        if (s->pid == 0) { /* waiting for a restart: start it now */
-            s->respawn_at = 0;
-            continue; /* pool_tick() starts it and asks it to exit */
-        }
-        if (!s->exit_sent)
-            ask_to_exit(s);
-    }
-}
-
-/* SIGTERM, then SIGCONT: a stopped worker (SIGSTOP, a debugger, Ctrl-Z)
- * keeps SIGTERM pending until it runs again, and the master would wait for
- * it forever. SIGCONT wakes it, and the pending SIGTERM is delivered first. */
-static void terminate_worker(pid_t pid)
-{
-    if (kill(pid, SIGTERM) == -1 || kill(pid, SIGCONT) == -1)
-        warn_errno("kill");
-}
-
-void pool_terminate(struct pool *p)
-{
-    p->phase = POOL_TERMINATING;
-    for (int i = 0; i < WORKERS_MAX; i++) {
-        struct slot *s = &p->slots[i];
-
-        if (s->pid != 0)
-            terminate_worker(s->pid);
-        if (s->pid == 0 && s->state != SLOT_FREE)
-            s->state = SLOT_DONE;
-    }
-}
-
-bool pool_finished(const struct pool *p)
-{
-    if (p->phase == POOL_RUNNING)
-        return false;
-    for (int i = 0; i < WORKERS_MAX; i++) {
-        if (p->slots[i].pid != 0 || p->slots[i].state == SLOT_WAITING)
-            return false;
-    }
-    return true;
-}
-
 void pool_destroy(struct pool *p)
 {
     for (int i = 0; i < WORKERS_MAX; i++) {
-        if (p->slots[i].qid != -1 && queue_remove(p->slots[i].qid) == -1)
-            warn_errno("msgctl IPC_RMID");
+        if (p->slots[i].qid != -1 && queue_remove(p->slots[i].qid) == -1 &&
+            !queue_gone(errno))
+            log_warn("msgctl IPC_RMID");
         clear_slot(&p->slots[i]);
         if (p->records != NULL)
             publish(p, i);

@@ -51,10 +51,25 @@ int queue_receive(int qid, struct message *msg, int flags)
 
     if (n == -1)
         return -1;
-    if ((size_t)n != MSG_HEADER + msg->body.len) { /* not one of ours */
+    /* Anyone with our user id may put anything on the queue. A length
+     * beyond the protocol's would overflow the buffers sized for MSG_MAX
+     * (the log line's escaping): only our own messages go on. */
+    if (n < (ssize_t)MSG_HEADER || msg->body.len > MSG_MAX ||
+        (size_t)n != MSG_HEADER + msg->body.len) {
+        msg->mtype = 0; /* nothing for a redelivery to take */
         errno = EBADMSG;
         return -1;
     }
+    return 0;
+}
+
+int queue_take_exit(int qid)
+{
+    struct message msg;
+
+    /* A positive type: the first message of exactly that type. */
+    if (msgrcv(qid, &msg, sizeof msg.body, MSG_EXIT, IPC_NOWAIT) == -1)
+        return -1;
     return 0;
 }
 

@@ -1,8 +1,8 @@
 /* queue.h - final: the System V message queues, one per worker slot.
  *
  * The master puts each message on a slot's queue with a sequence number;
- * the slot's worker takes them oldest first. An exit message, sent behind
- * the data, tells the worker to leave once its queue is empty.
+ * the slot's worker takes them oldest first. An exit order, sent behind
+ * the data, tells the worker it names to leave once it comes to it.
  */
 #ifndef QUEUE_H
 #define QUEUE_H
@@ -15,7 +15,9 @@
 #define MSG_MAX 1024
 
 /* Message types. A worker asks for type 0, "the first message whatever its
- * type", so an exit message never overtakes the data before it. */
+ * type", so an exit order never overtakes the data before it. An exit
+ * order carries, in place of a sequence number, the serial number of the
+ * worker it is for (pool.h). */
 enum { MSG_DATA = 1, MSG_EXIT = 2 };
 
 /* A System V message: the kernel reads the long, then as many bytes of what
@@ -55,8 +57,13 @@ int queue_send(int qid, long type, uint64_t seq, const char *text, size_t len,
 /* Takes the oldest message from QID into *MSG; with FLAGS IPC_NOWAIT it
  * fails with ENOMSG when the queue is empty, with 0 it sleeps. Returns 0, or
  * -1 with errno set (EINTR: a signal came first; EIDRM: the queue was
- * removed). */
+ * removed; EBADMSG: a message that is not one of ours, which is gone from
+ * the queue and must be ignored). */
 int queue_receive(int qid, struct message *msg, int flags);
+
+/* Takes the first exit order off QID, wherever it is, without waiting.
+ * Returns 0, or -1 with errno set (ENOMSG: there is none). */
+int queue_take_exit(int qid);
 
 /* The number of messages on QID, or -1 with errno set. */
 long queue_depth(int qid);

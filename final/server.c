@@ -12,7 +12,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -26,8 +26,13 @@ int main(int argc, char *argv[])
 {
     static struct master m; /* static: its table is too big for a stack */
     struct options opt;
-    int ready_fd = -1, dir_fd = AT_FDCWD, status;
+    int ready_fd = -1, status = EXIT_FAILURE;
+    bool started = false;
 
+    /* First of all: a descriptor that came closed would be taken by the
+     * first file we open (SPEC 1). */
+    if (std_fds_open() == -1)
+        return EXIT_FAILURE;
     /* Everything that can be refused is checked before anything exists. */
     switch (parse_options(argc, argv, &opt, stdout, stderr)) {
     case PARSE_HELP:
@@ -38,7 +43,7 @@ int main(int argc, char *argv[])
         break;
     }
     if (opt.log_path != NULL && log_open(opt.log_path) == -1) {
-        warn_errno(opt.log_path);
+        log_warn("%s", opt.log_path);
         return EXIT_FAILURE;
     }
     if (opt.pidfile != NULL && pidfile_check(opt.pidfile) == -1)
@@ -50,23 +55,26 @@ int main(int argc, char *argv[])
         return EXIT_FAILURE;
     if (opt.pidfile != NULL && pidfile_write(opt.pidfile) == -1)
         return EXIT_FAILURE;
-    if (master_init(&m, &opt) == -1) {
-        if (opt.pidfile != NULL)
-            pidfile_remove(dir_fd, opt.pidfile);
-        return EXIT_FAILURE;
-    }
+    /* From here on, every way out goes through the clean-up at the end:
+     * no socket file, queue or pidfile is left behind by a failure. */
+    if (master_init(&m, &opt) == -1)
+        goto remove_pidfile;
     /* Detach before the first worker exists, so none inherits the
      * terminal. Start-up errors above still reached it. */
-    if (opt.daemon && daemon_detach(&dir_fd) == -1)
-        return EXIT_FAILURE;
-    m.dir_fd = dir_fd;
+    if (opt.daemon && daemon_detach(&m.dir_fd) == -1)
+        goto close_master;
     m.ready_fd = ready_fd;
 
     log_errors_as_events();
     log_line("started");
+    started = true;
     status = master_run(&m);
+close_master:
+    master_close(&m);
+remove_pidfile:
     if (opt.pidfile != NULL)
-        pidfile_remove(dir_fd, opt.pidfile);
-    log_line("exited");
+        pidfile_remove(m.dir_fd, opt.pidfile);
+    if (started)
+        log_line("exited");
     return status;
 }

@@ -1,39 +1,46 @@
 /* signals.h - final: the master's signals, turned into loop events.
  *
- * Each handler counts its signal and writes one byte into a pipe that the
- * event loop watches with select() (the self-pipe trick, chapter 5). The
- * loop then asks how many of each kind came since it last looked.
+ * Each handler writes one byte into a pipe that the event loop watches (the
+ * self-pipe trick, chapter 5): the byte says which signal came, so the loop
+ * takes them in the order they came. Signals that the terminal sends, not
+ * an operator, are told apart (SPEC 5).
  */
 #ifndef SIGNALS_H
 #define SIGNALS_H
 
 #include <signal.h>
+#include <stdbool.h>
 
 enum sig_event {
-    EV_STOP,   /* SIGINT, SIGTERM */
+    EV_NONE,   /* no signal is waiting */
+    EV_INT,    /* SIGINT: stop */
+    EV_TERM,   /* SIGTERM: stop */
+    EV_HUP,    /* SIGHUP sent by a process: reload, or a hang-up relayed */
+    EV_HANGUP, /* SIGHUP sent by the kernel: the terminal hung up */
     EV_CHILD,  /* SIGCHLD: a worker ended */
-    EV_RELOAD, /* SIGHUP */
     EV_STATUS, /* SIGUSR1 */
-    EV_GROW,   /* SIGTTIN */
-    EV_SHRINK, /* SIGTTOU */
-    EV_COUNT
+    EV_GROW,   /* SIGTTIN sent by a process */
+    EV_SHRINK  /* SIGTTOU sent by a process */
 };
 
-/* Ignores SIGPIPE, creates the self-pipe and installs the handlers.
- * Returns 0, or -1 after saying why not. */
+/* Ignores SIGPIPE, creates the self-pipe and installs the handlers. From
+ * here on SIGTTIN and SIGTTOU are blocked except inside the wait
+ * (signals_wait_mask()). Returns 0, or -1 after saying why not. */
 int signals_init(void);
 
 /* The read end of the self-pipe, for select(). */
 int signals_fd(void);
 
-/* Empties the self-pipe; the bytes only say "look at the counts". */
-void signals_drain(void);
+/* The next signal, in the order they came; EV_NONE when none is left. */
+enum sig_event signals_next(void);
 
-/* How many signals of kind EV came since the last call. */
-int signals_take(enum sig_event ev);
+/* The signal mask for pselect(): the master's, with SIGTTIN and SIGTTOU
+ * let in. */
+const sigset_t *signals_wait_mask(void);
 
-/* The name of the signal that last asked for a stop ("SIGINT"). */
-const char *signals_stop_name(void);
+/* True if the master had a controlling terminal at start and has none now:
+ * the terminal has hung up. */
+bool signals_terminal_gone(void);
 
 /* Blocks the master's signals around fork(), saving the mask in OLD. */
 int signals_block(sigset_t *old);
@@ -41,9 +48,9 @@ int signals_block(sigset_t *old);
 /* Puts back the mask OLD saved by signals_block(). */
 int signals_unblock(const sigset_t *old);
 
-/* In a new worker: closes the self-pipe, gives every signal the master
- * handles its default action back, except SIGINT, which a worker ignores,
- * and lets in the signals blocked by signals_block(). */
-int signals_reset_for_worker(const sigset_t *old);
+/* In a new worker, with signals still blocked: closes the self-pipe and
+ * sets the worker's dispositions of every signal the master handles. The
+ * worker installs its own handler, then unblocks (worker.c). */
+int signals_reset_for_worker(void);
 
 #endif

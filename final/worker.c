@@ -23,18 +23,18 @@
 static volatile sig_atomic_t orphaned;
 static int own_qid;
 static pid_t master_pid;
+static struct message exit_order = {.mtype = MSG_EXIT}; /* its own */
 
 /* The kernel sends SIGHUP when the master dies (PR_SET_PDEATHSIG below).
  * The worker may be anywhere: about to sleep in msgrcv() on a queue nobody
- * will write to again. So the handler also puts an exit message on the
- * worker's own queue: behind any data still there, and certain to wake it.
+ * will write to again. So the handler also puts the worker's own exit
+ * order on its queue: behind any data still there, and certain to wake it.
  * msgsnd() is not in POSIX's list of async-signal-safe calls, but on Linux
  * it is a bare system call that touches no library state; with IPC_NOWAIT
  * it cannot block. If the queue is full, the worker has messages to take
  * and sees the flag after the next one. */
 static void on_master_death(int sig)
 {
-    static const struct message exit_msg = {.mtype = MSG_EXIT};
     int saved = errno;
 
     (void)sig;
@@ -45,17 +45,20 @@ static void on_master_death(int sig)
     if (getppid() == master_pid)
         return;
     orphaned = 1;
-    msgsnd(own_qid, &exit_msg, MSG_HEADER, IPC_NOWAIT);
+    msgsnd(own_qid, &exit_order, MSG_HEADER, IPC_NOWAIT);
     errno = saved;
 }
 
 /* Asks the kernel to send SIGHUP when the master dies, and closes the race
  * in which it died before the request: then our parent is already another
  * process. PR_SET_PDEATHSIG is Linux only; elsewhere a worker would poll
- * getppid(). Returns 0, or -1 after saying why not. */
+ * getppid(). The handler is in place before any signal is let in: until
+ * then, a SIGHUP (a closing terminal hangs up the whole process group)
+ * would have killed us. Returns 0, or -1 after saying why not. */
 static int watch_master(pid_t master)
 {
     struct sigaction sa;
+    sigset_t none;
 
     master_pid = master;
     memset(&sa, 0, sizeof sa);
@@ -63,11 +66,18 @@ static int watch_master(pid_t master)
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
     if (sigaction(SIGHUP, &sa, NULL) == -1) {
-        warn_errno("sigaction SIGHUP");
+        log_warn("sigaction SIGHUP");
         return -1;
     }
     if (prctl(PR_SET_PDEATHSIG, SIGHUP) == -1) {
-        warn_errno("prctl PR_SET_PDEATHSIG");
+        log_warn("prctl PR_SET_PDEATHSIG");
+        return -1;
+    }
+    /* A worker runs with no signal blocked, as nginx's do: what the master
+     * had blocked when it forked is the master's business. */
+    sigemptyset(&none);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) == -1) {
+        log_warn("sigprocmask");
         return -1;
     }
     if (getppid() != master)
@@ -143,13 +153,18 @@ static bool alive(pid_t pid)
  * may both remove one; the second is told EINVAL or EIDRM. */
 static void clean_up_after_master(const struct worker_args *a)
 {
-    while (queue_receive(a->qid, &a->rec->msg, IPC_NOWAIT) == 0) {
+    for (;;) {
+        if (queue_receive(a->qid, &a->rec->msg, IPC_NOWAIT) == -1) {
+            if (errno == EINTR || errno == EBADMSG)
+                continue;
+            break; /* ENOMSG: empty */
+        }
         if (a->rec->msg.mtype == MSG_DATA)
             handle(a);
     }
     log_line("master is gone; removing queue and leaving");
     if (queue_remove(a->qid) == -1 && errno != EINVAL && errno != EIDRM)
-        warn_errno("msgctl IPC_RMID");
+        log_warn("msgctl IPC_RMID");
     for (int i = 0; i < WORKERS_MAX; i++) {
         const struct slot_record *r = &a->all[i];
         int qid = atomic_load(&r->qid);
@@ -167,6 +182,7 @@ void worker_main(const struct worker_args *a)
 
     log_set_role("worker");
     own_qid = a->qid;
+    exit_order.body.seq = a->serial;
     log_line("started");
     if (watch_master(a->master) == -1)
         _exit(EXIT_FAILURE);
@@ -175,15 +191,25 @@ void worker_main(const struct worker_args *a)
         handle(a);
 
     while (!orphaned) {
+        const struct message *m = &a->rec->msg;
+
         if (queue_receive(a->qid, &a->rec->msg, 0) == -1) {
             if (errno == EINTR)
                 continue;
-            warn_errno("msgrcv"); /* EIDRM: the master removed the queue */
+            if (errno == EBADMSG) { /* not one of ours; off the queue now */
+                log_line("ignoring a malformed message on the queue");
+                continue;
+            }
+            log_warn("msgrcv"); /* EIDRM: someone removed the queue */
             status = EXIT_FAILURE;
             break;
         }
-        if (a->rec->msg.mtype == MSG_EXIT)
+        if (m->mtype == MSG_EXIT && m->body.seq == a->serial)
             break;
+        if (m->mtype == MSG_EXIT) { /* invariant 2 of slot.h */
+            log_line("ignoring an exit order meant for another worker");
+            continue;
+        }
         handle(a);
     }
     if (orphaned)

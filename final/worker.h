@@ -7,6 +7,7 @@
 #ifndef WORKER_H
 #define WORKER_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "options.h"
@@ -19,9 +20,12 @@ struct worker_args {
     unsigned work_ms;        /* simulated work per message */
     const char *crash_on;    /* die on this message (a test aid), or NULL */
     pid_t master;            /* the pid it expects as its parent */
+    uint64_t serial;         /* its number: it obeys only exit orders
+                                that carry it (queue.h) */
 };
 
-/* Runs the worker; never returns. */
+/* Runs the worker; never returns. Called in the new child with the
+ * master's signals still blocked: it installs its handler first. */
 void worker_main(const struct worker_args *args) __attribute__((noreturn));
 
 #endif

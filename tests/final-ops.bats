@@ -338,7 +338,7 @@ slot0_back() {
     wait_for "the second worker to be declared stuck" log_has \
         "master\\[$SERVER_PID\\]: worker $second \\(slot 0\\) stuck on one message for over 1 s; killing it"
     wait_for "the message to be dropped" log_has \
-        "master\\[$SERVER_PID\\]: dropping message 1: worker\\[$second\\] died on it after redelivery"
+        "master\\[$SERVER_PID\\]: dropping message \"slow\": worker\\[$second\\] died on it after redelivery"
     wait_for "a third worker" slot_starts_at_least 0 2
     third=$(slot_starts 0 | tail -n 1)
     [ "$(distinct "$first" "$second" "$third")" -eq 3 ]

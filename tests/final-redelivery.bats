@@ -45,7 +45,7 @@ count_lines() {
     start_server "$STAGE/server" -w 2 -s "$SOCK" --crash-on boom
     run "$STAGE/client" -s "$SOCK" a boom b c d
     [ "$status" -eq 0 ]
-    wait_for "the message to be dropped" has_line "dropping message 2:"
+    wait_for "the message to be dropped" has_line 'dropping message "boom": worker'
     wait_for "c to be received" has_line 'received "c"$'
     run "$STAGE/client" -s "$SOCK" after
     [ "$status" -eq 0 ]

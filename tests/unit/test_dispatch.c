@@ -1,8 +1,9 @@
 /* test_dispatch.c - the final pool's error paths, proven with fake system
  * calls (-Wl,--wrap): a full queue (msgsnd EAGAIN) spills to the next slot
- * and gives BUSY only when every queue is full; EINTR is retried; a removed
- * queue (EIDRM) is skipped; and fork() failing with EAGAIN at start-up is
- * reported, not a crash. Links final/pool.c and what it needs. */
+ * and gives BUSY only when every queue is full; EINTR is retried; a queue
+ * someone removed (EIDRM) is replaced by a new one, or skipped if none can
+ * be made; and fork() failing with EAGAIN at start-up is reported, not a
+ * crash. Links final/pool.c and what it needs. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdarg.h>
@@ -21,7 +22,13 @@
 #include "pool.h"
 
 int __wrap_msgsnd(int qid, const void *msg, size_t size, int flags);
+int __wrap_msgget(key_t key, int flags);
+int __real_msgget(key_t key, int flags);
 pid_t __wrap_fork(void);
+
+/* A test that wants msgget() faked sets this; the others make real queues
+ * (pool_init()). */
+static int fake_msgget;
 
 /* Each msgsnd() takes two queued values: 0 to accept, or an errno. The qid
  * it was called with is checked against a third. */
@@ -39,6 +46,19 @@ int __wrap_msgsnd(int qid, const void *msg, size_t size, int flags)
         return -1;
     }
     return 0;
+}
+
+/* Takes a queued qid to return, or -1 and then an errno. */
+int __wrap_msgget(key_t key, int flags)
+{
+    int qid;
+
+    if (!fake_msgget)
+        return __real_msgget(key, flags);
+    qid = mock_type(int);
+    if (qid == -1)
+        errno = mock_type(int);
+    return qid;
 }
 
 pid_t __wrap_fork(void)
@@ -59,7 +79,11 @@ static struct pool pool;
 static int make_pool(void **state)
 {
     (void)state;
+    static struct slot_record records[WORKERS_MAX];
+
     memset(&pool, 0, sizeof pool);
+    memset(records, 0, sizeof records);
+    pool.records = records;
     pool.phase = POOL_RUNNING;
     pool.count = 3;
     for (int i = 0; i < WORKERS_MAX; i++)
@@ -111,22 +135,42 @@ static void eintr_is_retried(void **state)
     assert_int_equal(pool.slots[0].dispatched, 1);
 }
 
-static void a_removed_queue_is_skipped(void **state)
+/* Someone removed slot 0's queue (ipcrm): the slot gets a new one, and the
+ * message goes there, still in turn. */
+static void a_removed_queue_is_replaced(void **state)
 {
     (void)state;
+    fake_msgget = 1;
     will_send(100, EIDRM);
+    will_return(__wrap_msgget, 200);
+    will_send(200, 0);
+    assert_string_equal(pool_dispatch(&pool, "m", 1), "OK\n");
+    assert_int_equal(pool.slots[0].qid, 200);
+    assert_int_equal(pool.slots[0].dispatched, 1);
+    fake_msgget = 0;
+}
+
+/* With no new queue to be had, the slot is skipped: the next takes the
+ * message; and with every queue gone, the client is told so. */
+static void a_removed_queue_is_skipped_if_none_can_be_made(void **state)
+{
+    (void)state;
+    fake_msgget = 1;
+    will_send(100, EIDRM);
+    will_return(__wrap_msgget, -1);
+    will_return(__wrap_msgget, ENOSPC);
     will_send(101, 0);
     assert_string_equal(pool_dispatch(&pool, "m", 1), "OK\n");
     /* The next turn is slot 1's: one queue gone, one full, one gone. */
-    will_send(101, EIDRM);
+    will_send(101, EINVAL);
+    will_return(__wrap_msgget, -1);
+    will_return(__wrap_msgget, ENOSPC);
     will_send(102, EAGAIN);
     will_send(100, EIDRM);
+    will_return(__wrap_msgget, -1);
+    will_return(__wrap_msgget, ENOSPC);
     assert_string_equal(pool_dispatch(&pool, "m", 1), "BUSY\n");
-    will_send(102, EIDRM);
-    will_send(100, EIDRM);
-    will_send(101, EIDRM);
-    assert_string_equal(pool_dispatch(&pool, "m", 1),
-                        "ERR cannot queue message\n");
+    fake_msgget = 0;
 }
 
 static void close_nothing(void *ctx)
@@ -158,7 +202,9 @@ int main(void)
         cmocka_unit_test_setup(a_full_queue_spills_to_the_next_slot, make_pool),
         cmocka_unit_test_setup(busy_only_when_every_queue_is_full, make_pool),
         cmocka_unit_test_setup(eintr_is_retried, make_pool),
-        cmocka_unit_test_setup(a_removed_queue_is_skipped, make_pool),
+        cmocka_unit_test_setup(a_removed_queue_is_replaced, make_pool),
+        cmocka_unit_test_setup(a_removed_queue_is_skipped_if_none_can_be_made,
+                               make_pool),
         cmocka_unit_test(fork_failing_is_reported),
     };
 
