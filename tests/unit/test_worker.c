@@ -1,8 +1,10 @@
 /* test_worker.c - the worker loop under fake msgrcv() results (-Wl,--wrap):
  * EINTR is retried and no message is lost, a removed queue ends the worker
- * with status 1, and every message handled is marked finished in the shared
- * record. _exit() is faked too, to come back to the test instead of ending
- * it. */
+ * with status 1, every message handled is marked finished in the shared
+ * record, an exit order for another worker is not obeyed, and a message
+ * longer than the protocol allows (anyone with our user id can put one on
+ * the queue) is refused, not escaped into a buffer too small for it.
+ * _exit() is faked too, to come back to the test instead of ending it. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdarg.h>
@@ -32,21 +34,27 @@ void __wrap__exit(int status)
 }
 
 /* Each fake msgrcv() takes a queued pointer to a message to deliver, or
- * NULL and then an errno to fail with. */
+ * NULL and then an errno to fail with. Like the kernel, it never copies
+ * more than SIZE bytes of body: a longer message fails with E2BIG. */
 ssize_t __wrap_msgrcv(int qid, void *msg, size_t size, long type, int flags)
 {
     const struct message *m = mock_ptr_type(const struct message *);
+    size_t n;
 
     (void)qid;
-    (void)size;
     (void)type;
     (void)flags;
     if (m == NULL) {
         errno = mock_type(int);
         return -1;
     }
-    memcpy(msg, m, sizeof *m);
-    return (ssize_t)(MSG_HEADER + m->body.len);
+    n = MSG_HEADER + m->body.len;
+    if (n > size) {
+        errno = E2BIG;
+        return -1;
+    }
+    memcpy(msg, m, sizeof(long) + n);
+    return (ssize_t)n;
 }
 
 static struct message data(uint64_t seq, const char *text)
@@ -59,13 +67,14 @@ static struct message data(uint64_t seq, const char *text)
     return m;
 }
 
-static const struct message exit_msg = {.mtype = MSG_EXIT};
+/* The exit order for the worker run_worker() starts, whose serial is 9. */
+static const struct message exit_msg = {.mtype = MSG_EXIT, .body.seq = 9};
 
 static int run_worker(struct slot_record *rec)
 {
     static struct slot_record all[WORKERS_MAX];
     struct worker_args a = {
-        .qid = 7, .rec = rec, .all = all, .master = getppid()};
+        .qid = 7, .rec = rec, .all = all, .master = getppid(), .serial = 9};
     int jumped = setjmp(back);
 
     if (jumped == 0)
@@ -114,12 +123,49 @@ static void an_unfinished_message_is_handled_first(void **state)
     assert_int_equal(atomic_load(&rec.done), 5);
 }
 
+/* An exit order left for a predecessor (the master takes those back, but
+ * anyone with our user id can send one) is not obeyed. */
+static void an_exit_order_for_another_worker_is_ignored(void **state)
+{
+    static struct slot_record rec;
+    struct message stale = {.mtype = MSG_EXIT, .body.seq = 8};
+    struct message after = data(1, "after");
+
+    (void)state;
+    will_return(__wrap_msgrcv, &stale);
+    will_return(__wrap_msgrcv, &after);
+    will_return(__wrap_msgrcv, &exit_msg);
+    assert_int_equal(run_worker(&rec), 0);
+    assert_int_equal(atomic_load(&rec.done), 1); /* "after" was handled */
+}
+
+/* A forged message whose length field fits in what msgrcv() copies but
+ * says more than MSG_MAX bytes: refused, and left for no redelivery. */
+static void a_message_longer_than_the_protocol_is_refused(void **state)
+{
+    static struct slot_record rec;
+    static struct message forged = {.mtype = MSG_DATA};
+
+    (void)state;
+    forged.body.seq = 1;
+    forged.body.len = (uint32_t)(sizeof forged.body - MSG_HEADER);
+    assert_true(forged.body.len > MSG_MAX);
+    memset(forged.body.text, '\x01', MSG_MAX);
+    will_return(__wrap_msgrcv, &forged);
+    will_return(__wrap_msgrcv, &exit_msg);
+    assert_int_equal(run_worker(&rec), 0);
+    assert_int_equal(atomic_load(&rec.done), 0); /* never handled */
+    assert_false(record_unfinished(&rec));       /* nor handed on */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(eintr_is_retried_and_nothing_is_lost),
         cmocka_unit_test(a_removed_queue_ends_the_worker_with_status_1),
         cmocka_unit_test(an_unfinished_message_is_handled_first),
+        cmocka_unit_test(an_exit_order_for_another_worker_is_ignored),
+        cmocka_unit_test(a_message_longer_than_the_protocol_is_refused),
     };
 
     return cmocka_run_group_tests_name("worker", tests, NULL, NULL);
