@@ -10,12 +10,16 @@
  * sockets (the self-pipe trick), so the loop notices every signal at once.
  * On a stop the master removes its socket file, answers the messages it has
  * read, closes the connections, sends each worker an exit message behind
- * its queued data, reaps the workers, removes the queues and exits 0.
- * Workers ignore SIGINT: Ctrl-C reaches the whole process group, but only
- * the master decides when a worker is done.
+ * its queued data, reaps the workers, removes the queues and exits 0. It
+ * never sleeps on a queue or a worker, so a dead worker cannot hold up the
+ * stop, and a second signal ends it: the workers are terminated, and the
+ * log counts the messages they leave on their queues. Workers ignore
+ * SIGINT: Ctrl-C reaches the whole process group, but only the master
+ * decides when a worker is done.
  *
- * New here: sigaction(2), SA_RESTART, sigprocmask(2), pipe(2), and which
- * calls a signal handler may make (signal-safety(7)).
+ * New here: sigaction(2), SA_RESTART, sigprocmask(2), pipe(2), which calls
+ * a signal handler may make (signal-safety(7)), waitpid(2) with WNOHANG,
+ * and kill(2).
  *
  * Read next: ../final/ adds what a production pool needs.
  */
@@ -154,24 +158,38 @@ static void log_child_status(pid_t pid, int status)
                  WTERMSIG(status), strsignal(WTERMSIG(status)));
 }
 
-/* Waits for every child (chapter 1). Returns 0, or -1 if waitpid() failed
- * for a reason other than "no more children". */
-static int reap_all(void)
+/* Reaps every worker that has ended, without waiting for the others
+ * (WNOHANG), and sets its entry in PIDS to 0. Returns how many of the N
+ * are still running, or -1 if waitpid() failed. */
+static int reap_ended(pid_t *pids, int n)
 {
+    int running = 0;
+
     for (;;) {
         int status;
-        pid_t pid = waitpid(-1, &status, 0);
+        pid_t pid = waitpid(-1, &status, WNOHANG);
 
+        if (pid == 0) /* children left, none of them ended */
+            break;
         if (pid == -1) {
             if (errno == EINTR)
                 continue;
-            if (errno == ECHILD)
+            if (errno == ECHILD) /* no children at all */
                 return 0;
             warn_errno("waitpid");
             return -1;
         }
         log_child_status(pid, status);
+        for (int i = 0; i < n; i++) {
+            if (pids[i] == pid)
+                pids[i] = 0;
+        }
     }
+    for (int i = 0; i < n; i++) {
+        if (pids[i] != 0)
+            running++;
+    }
+    return running;
 }
 
 /* Creates N private queues. IPC_PRIVATE always makes a new queue with a key
@@ -193,16 +211,40 @@ static int create_queues(int *qids, int n)
     return 0;
 }
 
-/* Removes the queues. A queue outlives every process that used it: without
- * IPC_RMID it stays in the kernel until reboot (see ipcs -q). */
-static int remove_queues(const int *qids, int n)
+/* Takes the data messages still on queue QID off it, without waiting, and
+ * returns how many there were (exit messages are not counted). */
+static long drop_data(int qid)
+{
+    struct message msg;
+    long n = 0;
+
+    while (msgrcv(qid, &msg, sizeof msg.mtext, MSG_DATA, IPC_NOWAIT) != -1)
+        n++;
+    if (errno != ENOMSG) /* ENOMSG: none left */
+        warn_errno("msgrcv");
+    return n;
+}
+
+/* Removes the queues; PIDS names the worker of each, for the log. A queue
+ * outlives every process that used it: without IPC_RMID it stays in the
+ * kernel until reboot (see ipcs -q). Once every worker has left, a queue
+ * still holds messages only if its worker died, or was terminated by a
+ * second stop signal: messages answered OK that nobody will ever handle.
+ * They go with the queue, and the log says how many. */
+static int remove_queues(const int *qids, const pid_t *pids, int n)
 {
     int status = 0;
 
     for (int i = 0; i < n; i++) {
+        long lost = drop_data(qids[i]);
+
         if (msgctl(qids[i], IPC_RMID, NULL) == -1) {
             warn_errno("msgctl IPC_RMID");
             status = -1;
+        } else if (lost > 0) {
+            log_line("removed the queue of worker %ld with %ld unhandled "
+                     "message%s",
+                     (long)pids[i], lost, lost == 1 ? "" : "s");
         }
     }
     return status;
@@ -228,9 +270,9 @@ static int reset_worker_signals(const sigset_t *mask)
     return 0;
 }
 
-/* Forks one worker per queue. Returns how many were started: fewer than N
- * if fork() failed. */
-static int start_workers(const int *qids, int n, int listener)
+/* Forks one worker per queue and puts its pid in PIDS. Returns how many
+ * were started: fewer than N if fork() failed. */
+static int start_workers(const int *qids, pid_t *pids, int n, int listener)
 {
     sigset_t stops, old;
     int started = n;
@@ -264,6 +306,7 @@ static int start_workers(const int *qids, int n, int listener)
                 _exit(EXIT_FAILURE);
             worker_main(qids[i]); /* never returns */
         }
+        pids[i] = pid;
     }
     if (sigprocmask(SIG_SETMASK, &old, NULL) == -1)
         warn_errno("sigprocmask");
@@ -748,18 +791,105 @@ static void finish_clients(struct pool *p)
     }
 }
 
-/* Tells each worker to leave once it has handled its queue. */
-static int stop_workers(const int *qids, int n)
+/* How often the stop looks again at what it waits for. select() cannot
+ * watch a System V queue, so an exit message that finds its queue full is
+ * tried again on a timer; and this chapter catches no SIGCHLD (the final
+ * one does), so the same timer is when it looks for workers that ended. */
+#define STOP_TICK_MS 20
+
+/* Puts an exit message behind the data on the queue of each worker still
+ * running that has not been sent one (ASKED). IPC_NOWAIT: a full queue must
+ * not put the master to sleep, since its worker may be dead or stopped and
+ * never make room; the next tick tries again. Returns 0, or -1 if a message
+ * could not be sent for another reason. */
+static int send_exit_messages(const int *qids, const pid_t *pids, bool *asked,
+                              int n)
 {
     int status = 0;
 
     for (int i = 0; i < n; i++) {
-        if (send_message(qids[i], MSG_EXIT, "", 0, 0) == -1) {
+        if (pids[i] == 0 || asked[i])
+            continue;
+        if (send_message(qids[i], MSG_EXIT, "", 0, IPC_NOWAIT) == 0) {
+            asked[i] = true;
+        } else if (errno != EAGAIN) {
+            /* EIDRM: the queue is gone, and its worker ends with it. */
             warn_errno("msgsnd exit message");
+            asked[i] = true;
             status = -1;
         }
     }
     return status;
+}
+
+/* A second stop signal: the operator will not wait. SIGTERM ends a worker
+ * (its default action) whatever is on its queue. SIGCONT wakes one that is
+ * stopped, which would keep SIGTERM pending, and the master waiting, until
+ * it ran again. A pid in PIDS is not reaped yet, so it cannot be another
+ * process's by now. */
+static void terminate_workers(const pid_t *pids, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (pids[i] != 0 &&
+            (kill(pids[i], SIGTERM) == -1 || kill(pids[i], SIGCONT) == -1))
+            warn_errno("kill");
+    }
+}
+
+/* Sleeps for one tick, or less if a stop signal comes: in select(), on the
+ * self-pipe alone. Returns 1 if a signal came, 0 if not, -1 if select()
+ * failed. */
+static int wait_tick(void)
+{
+    struct timeval tv = {0, (suseconds_t)STOP_TICK_MS * 1000};
+    fd_set rd;
+
+    FD_ZERO(&rd);
+    FD_SET(signal_pipe[0], &rd);
+    if (select(signal_pipe[0] + 1, &rd, NULL, NULL, &tv) == -1) {
+        if (errno == EINTR) /* the byte is in the pipe: seen next tick */
+            return 0;
+        warn_errno("select");
+        return -1;
+    }
+    if (!FD_ISSET(signal_pipe[0], &rd))
+        return 0;
+    drain_signal_pipe();
+    return 1;
+}
+
+/* Tells each worker in PIDS to leave once it has handled its queue, and
+ * waits until every one has left. As in the loop, the master sleeps only
+ * in select(), never in msgsnd() or waitpid(), so it sees a worker that
+ * died and a second SIGINT or SIGTERM, which ends the wait by terminating
+ * the workers, messages queued or not. Returns 0, or -1 if a call failed. */
+static int stop_workers(const int *qids, const pid_t *pids, int n)
+{
+    pid_t live[WORKERS_MAX]; /* a worker's pid, until it is reaped */
+    bool asked[WORKERS_MAX] = {false};
+    int status = 0;
+
+    memcpy(live, pids, (size_t)n * sizeof *live);
+    for (;;) {
+        /* Reap first: a worker already dead gets no exit message. */
+        int running = reap_ended(live, n);
+
+        if (running == -1)
+            return -1;
+        if (running == 0)
+            return status;
+        if (send_exit_messages(qids, live, asked, n) == -1)
+            status = -1;
+        switch (wait_tick()) {
+        case -1:
+            return -1;
+        case 1:
+            log_line("%s again: terminating the workers",
+                     stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+            terminate_workers(live, n);
+            break;
+        }
+    }
 }
 
 int main(int argc, char *argv[])
@@ -768,6 +898,7 @@ int main(int argc, char *argv[])
     static struct pool pool; /* static: its table is too big for a stack */
     struct sockaddr_un addr;
     int qids[WORKERS_MAX];
+    pid_t pids[WORKERS_MAX] = {0};
     int workers = WORKERS_DEFAULT;
     int listener, started, status = EXIT_FAILURE;
     int opt;
@@ -831,7 +962,7 @@ int main(int argc, char *argv[])
         return EXIT_FAILURE;
     }
     log_line("started");
-    started = start_workers(qids, workers, listener);
+    started = start_workers(qids, pids, workers, listener);
     if (started == workers) {
         pool.listener = listener;
         pool.qids = qids;
@@ -849,11 +980,9 @@ int main(int argc, char *argv[])
 
     /* Exit messages go behind the data: each worker first empties its queue.
      * Only workers that were started get one; nobody reads the others. */
-    if (stop_workers(qids, started) == -1)
+    if (stop_workers(qids, pids, started) == -1)
         status = EXIT_FAILURE;
-    if (reap_all() == -1)
-        status = EXIT_FAILURE;
-    if (remove_queues(qids, workers) == -1)
+    if (remove_queues(qids, pids, workers) == -1)
         status = EXIT_FAILURE;
     log_line("exited");
     return status;
