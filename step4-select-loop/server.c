@@ -13,7 +13,8 @@
  * queue gets the reply BUSY instead of stopping the master.
  *
  * New here: select(2) and the fd_set macros, FD_SETSIZE, fcntl(2) with
- * O_NONBLOCK, EAGAIN, and msgsnd(2) with IPC_NOWAIT.
+ * O_NONBLOCK, EAGAIN, msgsnd(2) with IPC_NOWAIT, and clock_gettime(2) with
+ * CLOCK_MONOTONIC for the one timeout the loop has.
  *
  * Still wrong, shown in README.md: Ctrl-C kills the master at once, leaving
  * its queues, its socket file and its workers behind.
@@ -27,6 +28,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,7 @@
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "frame.h"
@@ -341,6 +344,7 @@ struct conn {
 struct pool {
     int listener;
     bool listener_paused; /* out of descriptors: stop accepting for now */
+    int64_t resume_at;    /* while paused: when to try again (monotonic_ms) */
     const int *qids;
     int workers;
     int cursor;
@@ -478,10 +482,31 @@ static void add_conn(struct pool *p, int fd)
     p->conns[fd] = c;
 }
 
-/* Accepts every connection waiting in the backlog. */
+/* Milliseconds on a clock that only goes forward: the time of day can be
+ * set back, and a pause measured with it would then last that much longer. */
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* cannot fail for this clock */
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How many connections one wake-up accepts at most. Clients that keep
+ * connecting would otherwise keep this loop accepting while those already
+ * taken wait: their messages unread, and the connections their clients
+ * have closed still holding a descriptor each until select() reports the
+ * close. The rest stay in the backlog, and the next select() reports the
+ * listener again at once. */
+#define ACCEPT_BATCH 32
+
+/* How long the listener rests when accept() runs out of descriptors. */
+#define PAUSE_MS 1000
+
+/* Accepts the connections waiting in the backlog, ACCEPT_BATCH at most. */
 static void accept_clients(struct pool *p)
 {
-    for (;;) {
+    for (int n = 0; n < ACCEPT_BATCH; n++) {
         int fd = accept(p->listener, NULL, NULL);
 
         if (fd == -1) {
@@ -492,10 +517,14 @@ static void accept_clients(struct pool *p)
             if (errno == EMFILE || errno == ENFILE) {
                 /* Out of descriptors. The connection stays in the backlog;
                  * watching the listener now would wake select() at once,
-                 * forever. Pause it until a connection closes. */
-                log_line("out of file descriptors; not accepting until a "
-                         "connection closes");
+                 * forever. Pause it until a connection closes, or for
+                 * PAUSE_MS: with no connection open, none will close, and a
+                 * descriptor can also come free elsewhere (ENFILE is the
+                 * whole system's limit) or the limit be raised. */
+                log_line("out of file descriptors; not accepting for a "
+                         "second or until a connection closes");
                 p->listener_paused = true;
+                p->resume_at = monotonic_ms() + PAUSE_MS;
                 return;
             }
             warn_errno("accept");
@@ -534,6 +563,26 @@ static int watch(struct pool *p, fd_set *rd, fd_set *wr)
     return max_fd;
 }
 
+/* While the listener is paused: ends the pause once its time is up, and
+ * until then puts the time left in TV, for select() to wake up then even if
+ * nothing else happens. Returns TV, or NULL (no timeout) when the listener
+ * is watched. */
+static struct timeval *pause_timeout(struct pool *p, struct timeval *tv)
+{
+    int64_t left;
+
+    if (!p->listener_paused)
+        return NULL;
+    left = p->resume_at - monotonic_ms();
+    if (left <= 0) {
+        p->listener_paused = false;
+        return NULL;
+    }
+    tv->tv_sec = (time_t)(left / 1000);
+    tv->tv_usec = (suseconds_t)(left % 1000 * 1000);
+    return tv;
+}
+
 /* Serves every client at once: one select() wakes up the loop when any
  * descriptor is ready, and each is served without waiting on the others.
  * Returns only when select() fails. */
@@ -541,9 +590,12 @@ static void serve(struct pool *p)
 {
     for (;;) {
         fd_set rd, wr;
+        /* The timeout first: it may end the pause, and watch() then puts
+         * the listener back in the read set. */
+        struct timeval tv, *timeout = pause_timeout(p, &tv);
         int max_fd = watch(p, &rd, &wr);
 
-        if (select(max_fd + 1, &rd, &wr, NULL, NULL) == -1) {
+        if (select(max_fd + 1, &rd, &wr, NULL, timeout) == -1) {
             if (errno == EINTR)
                 continue;
             warn_errno("select");
@@ -634,8 +686,9 @@ int main(int argc, char *argv[])
     listener = open_listener(&addr);
     if (listener == -1)
         return EXIT_FAILURE;
-    /* Non-blocking, so that accept() never sleeps: a client that connects
-     * and leaves before accept() would otherwise stall the loop. */
+    /* Non-blocking, so that accept() never sleeps: accept_clients() calls
+     * it until the backlog is empty, and the call that finds it empty must
+     * say EAGAIN, not wait for the next client with every client waiting. */
     if (set_nonblocking(listener) == -1) {
         close(listener);
         unlink(path);

@@ -10,12 +10,16 @@
  * sockets (the self-pipe trick), so the loop notices every signal at once.
  * On a stop the master removes its socket file, answers the messages it has
  * read, closes the connections, sends each worker an exit message behind
- * its queued data, reaps the workers, removes the queues and exits 0.
- * Workers ignore SIGINT: Ctrl-C reaches the whole process group, but only
- * the master decides when a worker is done.
+ * its queued data, reaps the workers, removes the queues and exits 0. It
+ * never sleeps on a queue or a worker, so a dead worker cannot hold up the
+ * stop, and a second signal ends it: the workers are terminated, and the
+ * log counts the messages they leave on their queues. Workers ignore
+ * SIGINT: Ctrl-C reaches the whole process group, but only the master
+ * decides when a worker is done.
  *
- * New here: sigaction(2), SA_RESTART, sigprocmask(2), pipe(2), and which
- * calls a signal handler may make (signal-safety(7)).
+ * New here: sigaction(2), SA_RESTART, sigprocmask(2), pipe(2), which calls
+ * a signal handler may make (signal-safety(7)), waitpid(2) with WNOHANG,
+ * and kill(2).
  *
  * Read next: ../final/ adds what a production pool needs.
  */
@@ -26,6 +30,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +42,7 @@
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "frame.h"
@@ -152,24 +158,38 @@ static void log_child_status(pid_t pid, int status)
                  WTERMSIG(status), strsignal(WTERMSIG(status)));
 }
 
-/* Waits for every child (chapter 1). Returns 0, or -1 if waitpid() failed
- * for a reason other than "no more children". */
-static int reap_all(void)
+/* Reaps every worker that has ended, without waiting for the others
+ * (WNOHANG), and sets its entry in PIDS to 0. Returns how many of the N
+ * are still running, or -1 if waitpid() failed. */
+static int reap_ended(pid_t *pids, int n)
 {
+    int running = 0;
+
     for (;;) {
         int status;
-        pid_t pid = waitpid(-1, &status, 0);
+        pid_t pid = waitpid(-1, &status, WNOHANG);
 
+        if (pid == 0) /* children left, none of them ended */
+            break;
         if (pid == -1) {
             if (errno == EINTR)
                 continue;
-            if (errno == ECHILD)
+            if (errno == ECHILD) /* no children at all */
                 return 0;
             warn_errno("waitpid");
             return -1;
         }
         log_child_status(pid, status);
+        for (int i = 0; i < n; i++) {
+            if (pids[i] == pid)
+                pids[i] = 0;
+        }
     }
+    for (int i = 0; i < n; i++) {
+        if (pids[i] != 0)
+            running++;
+    }
+    return running;
 }
 
 /* Creates N private queues. IPC_PRIVATE always makes a new queue with a key
@@ -191,16 +211,40 @@ static int create_queues(int *qids, int n)
     return 0;
 }
 
-/* Removes the queues. A queue outlives every process that used it: without
- * IPC_RMID it stays in the kernel until reboot (see ipcs -q). */
-static int remove_queues(const int *qids, int n)
+/* Takes the data messages still on queue QID off it, without waiting, and
+ * returns how many there were (exit messages are not counted). */
+static long drop_data(int qid)
+{
+    struct message msg;
+    long n = 0;
+
+    while (msgrcv(qid, &msg, sizeof msg.mtext, MSG_DATA, IPC_NOWAIT) != -1)
+        n++;
+    if (errno != ENOMSG) /* ENOMSG: none left */
+        warn_errno("msgrcv");
+    return n;
+}
+
+/* Removes the queues; PIDS names the worker of each, for the log. A queue
+ * outlives every process that used it: without IPC_RMID it stays in the
+ * kernel until reboot (see ipcs -q). Once every worker has left, a queue
+ * still holds messages only if its worker died, or was terminated by a
+ * second stop signal: messages answered OK that nobody will ever handle.
+ * They go with the queue, and the log says how many. */
+static int remove_queues(const int *qids, const pid_t *pids, int n)
 {
     int status = 0;
 
     for (int i = 0; i < n; i++) {
+        long lost = drop_data(qids[i]);
+
         if (msgctl(qids[i], IPC_RMID, NULL) == -1) {
             warn_errno("msgctl IPC_RMID");
             status = -1;
+        } else if (lost > 0) {
+            log_line("removed the queue of worker %ld with %ld unhandled "
+                     "message%s",
+                     (long)pids[i], lost, lost == 1 ? "" : "s");
         }
     }
     return status;
@@ -226,9 +270,9 @@ static int reset_worker_signals(const sigset_t *mask)
     return 0;
 }
 
-/* Forks one worker per queue. Returns how many were started: fewer than N
- * if fork() failed. */
-static int start_workers(const int *qids, int n, int listener)
+/* Forks one worker per queue and puts its pid in PIDS. Returns how many
+ * were started: fewer than N if fork() failed. */
+static int start_workers(const int *qids, pid_t *pids, int n, int listener)
 {
     sigset_t stops, old;
     int started = n;
@@ -262,6 +306,7 @@ static int start_workers(const int *qids, int n, int listener)
                 _exit(EXIT_FAILURE);
             worker_main(qids[i]); /* never returns */
         }
+        pids[i] = pid;
     }
     if (sigprocmask(SIG_SETMASK, &old, NULL) == -1)
         warn_errno("sigprocmask");
@@ -445,6 +490,7 @@ struct conn {
 struct pool {
     int listener;
     bool listener_paused; /* out of descriptors: stop accepting for now */
+    int64_t resume_at;    /* while paused: when to try again (monotonic_ms) */
     const int *qids;
     int workers;
     int cursor;
@@ -582,10 +628,31 @@ static void add_conn(struct pool *p, int fd)
     p->conns[fd] = c;
 }
 
-/* Accepts every connection waiting in the backlog. */
+/* Milliseconds on a clock that only goes forward: the time of day can be
+ * set back, and a pause measured with it would then last that much longer. */
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* cannot fail for this clock */
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How many connections one wake-up accepts at most. Clients that keep
+ * connecting would otherwise keep this loop accepting while those already
+ * taken wait: their messages unread, and the connections their clients
+ * have closed still holding a descriptor each until select() reports the
+ * close. The rest stay in the backlog, and the next select() reports the
+ * listener again at once. */
+#define ACCEPT_BATCH 32
+
+/* How long the listener rests when accept() runs out of descriptors. */
+#define PAUSE_MS 1000
+
+/* Accepts the connections waiting in the backlog, ACCEPT_BATCH at most. */
 static void accept_clients(struct pool *p)
 {
-    for (;;) {
+    for (int n = 0; n < ACCEPT_BATCH; n++) {
         int fd = accept(p->listener, NULL, NULL);
 
         if (fd == -1) {
@@ -596,10 +663,14 @@ static void accept_clients(struct pool *p)
             if (errno == EMFILE || errno == ENFILE) {
                 /* Out of descriptors. The connection stays in the backlog;
                  * watching the listener now would wake select() at once,
-                 * forever. Pause it until a connection closes. */
-                log_line("out of file descriptors; not accepting until a "
-                         "connection closes");
+                 * forever. Pause it until a connection closes, or for
+                 * PAUSE_MS: with no connection open, none will close, and a
+                 * descriptor can also come free elsewhere (ENFILE is the
+                 * whole system's limit) or the limit be raised. */
+                log_line("out of file descriptors; not accepting for a "
+                         "second or until a connection closes");
                 p->listener_paused = true;
+                p->resume_at = monotonic_ms() + PAUSE_MS;
                 return;
             }
             warn_errno("accept");
@@ -641,6 +712,26 @@ static int watch(struct pool *p, fd_set *rd, fd_set *wr)
     return max_fd;
 }
 
+/* While the listener is paused: ends the pause once its time is up, and
+ * until then puts the time left in TV, for select() to wake up then even if
+ * nothing else happens. Returns TV, or NULL (no timeout) when the listener
+ * is watched. */
+static struct timeval *pause_timeout(struct pool *p, struct timeval *tv)
+{
+    int64_t left;
+
+    if (!p->listener_paused)
+        return NULL;
+    left = p->resume_at - monotonic_ms();
+    if (left <= 0) {
+        p->listener_paused = false;
+        return NULL;
+    }
+    tv->tv_sec = (time_t)(left / 1000);
+    tv->tv_usec = (suseconds_t)(left % 1000 * 1000);
+    return tv;
+}
+
 /* Serves every client at once: one select() wakes up the loop when any
  * descriptor is ready, and each is served without waiting on the others.
  * Returns 0 when SIGINT or SIGTERM asks it to stop, -1 if select() fails. */
@@ -648,9 +739,12 @@ static int serve(struct pool *p)
 {
     for (;;) {
         fd_set rd, wr;
+        /* The timeout first: it may end the pause, and watch() then puts
+         * the listener back in the read set. */
+        struct timeval tv, *timeout = pause_timeout(p, &tv);
         int max_fd = watch(p, &rd, &wr);
 
-        if (select(max_fd + 1, &rd, &wr, NULL, NULL) == -1) {
+        if (select(max_fd + 1, &rd, &wr, NULL, timeout) == -1) {
             if (errno == EINTR) /* a signal: its byte is in the pipe now */
                 continue;
             warn_errno("select");
@@ -697,18 +791,105 @@ static void finish_clients(struct pool *p)
     }
 }
 
-/* Tells each worker to leave once it has handled its queue. */
-static int stop_workers(const int *qids, int n)
+/* How often the stop looks again at what it waits for. select() cannot
+ * watch a System V queue, so an exit message that finds its queue full is
+ * tried again on a timer; and this chapter catches no SIGCHLD (the final
+ * one does), so the same timer is when it looks for workers that ended. */
+#define STOP_TICK_MS 20
+
+/* Puts an exit message behind the data on the queue of each worker still
+ * running that has not been sent one (ASKED). IPC_NOWAIT: a full queue must
+ * not put the master to sleep, since its worker may be dead or stopped and
+ * never make room; the next tick tries again. Returns 0, or -1 if a message
+ * could not be sent for another reason. */
+static int send_exit_messages(const int *qids, const pid_t *pids, bool *asked,
+                              int n)
 {
     int status = 0;
 
     for (int i = 0; i < n; i++) {
-        if (send_message(qids[i], MSG_EXIT, "", 0, 0) == -1) {
+        if (pids[i] == 0 || asked[i])
+            continue;
+        if (send_message(qids[i], MSG_EXIT, "", 0, IPC_NOWAIT) == 0) {
+            asked[i] = true;
+        } else if (errno != EAGAIN) {
+            /* EIDRM: the queue is gone, and its worker ends with it. */
             warn_errno("msgsnd exit message");
+            asked[i] = true;
             status = -1;
         }
     }
     return status;
+}
+
+/* A second stop signal: the operator will not wait. SIGTERM ends a worker
+ * (its default action) whatever is on its queue. SIGCONT wakes one that is
+ * stopped, which would keep SIGTERM pending, and the master waiting, until
+ * it ran again. A pid in PIDS is not reaped yet, so it cannot be another
+ * process's by now. */
+static void terminate_workers(const pid_t *pids, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (pids[i] != 0 &&
+            (kill(pids[i], SIGTERM) == -1 || kill(pids[i], SIGCONT) == -1))
+            warn_errno("kill");
+    }
+}
+
+/* Sleeps for one tick, or less if a stop signal comes: in select(), on the
+ * self-pipe alone. Returns 1 if a signal came, 0 if not, -1 if select()
+ * failed. */
+static int wait_tick(void)
+{
+    struct timeval tv = {0, (suseconds_t)STOP_TICK_MS * 1000};
+    fd_set rd;
+
+    FD_ZERO(&rd);
+    FD_SET(signal_pipe[0], &rd);
+    if (select(signal_pipe[0] + 1, &rd, NULL, NULL, &tv) == -1) {
+        if (errno == EINTR) /* the byte is in the pipe: seen next tick */
+            return 0;
+        warn_errno("select");
+        return -1;
+    }
+    if (!FD_ISSET(signal_pipe[0], &rd))
+        return 0;
+    drain_signal_pipe();
+    return 1;
+}
+
+/* Tells each worker in PIDS to leave once it has handled its queue, and
+ * waits until every one has left. As in the loop, the master sleeps only
+ * in select(), never in msgsnd() or waitpid(), so it sees a worker that
+ * died and a second SIGINT or SIGTERM, which ends the wait by terminating
+ * the workers, messages queued or not. Returns 0, or -1 if a call failed. */
+static int stop_workers(const int *qids, const pid_t *pids, int n)
+{
+    pid_t live[WORKERS_MAX]; /* a worker's pid, until it is reaped */
+    bool asked[WORKERS_MAX] = {false};
+    int status = 0;
+
+    memcpy(live, pids, (size_t)n * sizeof *live);
+    for (;;) {
+        /* Reap first: a worker already dead gets no exit message. */
+        int running = reap_ended(live, n);
+
+        if (running == -1)
+            return -1;
+        if (running == 0)
+            return status;
+        if (send_exit_messages(qids, live, asked, n) == -1)
+            status = -1;
+        switch (wait_tick()) {
+        case -1:
+            return -1;
+        case 1:
+            log_line("%s again: terminating the workers",
+                     stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+            terminate_workers(live, n);
+            break;
+        }
+    }
 }
 
 int main(int argc, char *argv[])
@@ -717,6 +898,7 @@ int main(int argc, char *argv[])
     static struct pool pool; /* static: its table is too big for a stack */
     struct sockaddr_un addr;
     int qids[WORKERS_MAX];
+    pid_t pids[WORKERS_MAX] = {0};
     int workers = WORKERS_DEFAULT;
     int listener, started, status = EXIT_FAILURE;
     int opt;
@@ -765,8 +947,9 @@ int main(int argc, char *argv[])
     listener = open_listener(&addr);
     if (listener == -1)
         return EXIT_FAILURE;
-    /* Non-blocking, so that accept() never sleeps: a client that connects
-     * and leaves before accept() would otherwise stall the loop. */
+    /* Non-blocking, so that accept() never sleeps: accept_clients() calls
+     * it until the backlog is empty, and the call that finds it empty must
+     * say EAGAIN, not wait for the next client with every client waiting. */
     if (set_nonblocking(listener) == -1) {
         close(listener);
         unlink(path);
@@ -779,7 +962,7 @@ int main(int argc, char *argv[])
         return EXIT_FAILURE;
     }
     log_line("started");
-    started = start_workers(qids, workers, listener);
+    started = start_workers(qids, pids, workers, listener);
     if (started == workers) {
         pool.listener = listener;
         pool.qids = qids;
@@ -797,11 +980,9 @@ int main(int argc, char *argv[])
 
     /* Exit messages go behind the data: each worker first empties its queue.
      * Only workers that were started get one; nobody reads the others. */
-    if (stop_workers(qids, started) == -1)
+    if (stop_workers(qids, pids, started) == -1)
         status = EXIT_FAILURE;
-    if (reap_all() == -1)
-        status = EXIT_FAILURE;
-    if (remove_queues(qids, workers) == -1)
+    if (remove_queues(qids, pids, workers) == -1)
         status = EXIT_FAILURE;
     log_line("exited");
     return status;

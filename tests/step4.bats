@@ -7,7 +7,8 @@
 # order, even when the replies overflow a connection's reply buffer; a
 # silent client or one that never reads its replies blocks nobody;
 # full queues give BUSY; more connections than select() can watch, or than
-# the process may open, do not crash the master.
+# the process may open, do not crash the master, and a pause for want of
+# descriptors ends by itself, also with no connection open.
 #
 #   unshare --ipc bats tests/step4.bats
 #   STAGE=/some/copy bats tests/step4.bats    (test a modified copy)
@@ -406,7 +407,7 @@ oked_messages() {
 
 @test "out of descriptors: the master pauses accepting, then goes on" {
     not_carried_to final "the final refuses with a spare descriptor instead"
-    local i emfile
+    local i emfile start=$SECONDS
 
     # 32 descriptors: 0-2, the listener, and room for 28 connections.
     start_server bash -c 'ulimit -n 32 && exec "$@"' _ \
@@ -416,7 +417,7 @@ oked_messages() {
         MANY_PIDS+=($!)
     done
     wait_for "accept() to fail with EMFILE" \
-        grep -q -x 'master\[[0-9]*\]: out of file descriptors; not accepting until a connection closes' "$OUT"
+        grep -q -x 'master\[[0-9]*\]: out of file descriptors; not accepting for a second or until a connection closes' "$OUT"
     running "$SERVER_PID"
 
     kill -KILL "${MANY_PIDS[@]}"
@@ -427,9 +428,52 @@ oked_messages() {
     [ "$status" -eq 0 ]
     [ "${lines[1]}" = 'client: received "OK"' ]
     # The listener was paused, not polled in a loop: at most one EMFILE per
-    # connection that closed, plus the first.
+    # connection that closed, plus the first, plus one per second of pause.
     emfile=$(grep -c 'out of file descriptors' "$OUT")
-    [ "$emfile" -le 41 ]
+    [ "$emfile" -le $((41 + SECONDS - start + 1)) ]
+}
+
+# lowest_free_fd PID - the lowest descriptor number PID has not open: the
+# one its next accept() would return.
+lowest_free_fd() {
+    local fd=0
+    while [ -L "/proc/$1/fd/$fd" ]; do
+        fd=$((fd + 1))
+    done
+    echo "$fd"
+}
+
+# soft_nofile PID - PID's soft limit on open descriptors.
+soft_nofile() {
+    prlimit --pid "$1" --nofile --noheadings --raw --output SOFT
+}
+
+@test "out of descriptors with no connection open: the pause still ends" {
+    local soft
+
+    serve -w 2
+    # No connection open, only the listener: the readiness check's
+    # connection has been closed.
+    wait_for "only the listener open" sockets_are "$SERVER_PID" 1
+    # Lower the master's limit to the lowest free descriptor: its next
+    # accept() fails with EMFILE, and no connection can close to end a
+    # pause. (ENFILE, the whole system out of descriptors, looks the same.)
+    soft=$(soft_nofile "$SERVER_PID")
+    prlimit --pid "$SERVER_PID" --nofile="$(lowest_free_fd "$SERVER_PID"):"
+    OUT=$BATS_TEST_TMPDIR/first.out ERR=$BATS_TEST_TMPDIR/first.err \
+        start_bg timeout "$DEADLINE" "$STAGE/client" -s "$SOCK" first
+    wait_for "accept() to fail with EMFILE" \
+        grep -q '^master\[[0-9]*\]: out of file descriptors' "$OUT"
+    running "$SERVER_PID"
+
+    # Descriptors to spare again: the master must notice by itself.
+    prlimit --pid "$SERVER_PID" --nofile="$soft:"
+    run timeout "$DEADLINE" "$STAGE/client" -s "$SOCK" after
+    [ "$status" -eq 0 ]
+    [ "${lines[1]}" = 'client: received "OK"' ]
+    wait_for "the message received" was_received after
+    wait_exit "$BG_PID"
+    [ ! -s "$ERR" ]
 }
 
 @test "full queues: BUSY, never OK for a message that was not queued" {

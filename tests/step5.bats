@@ -4,6 +4,8 @@
 # answers what it has read, sends each worker an exit message behind its
 # data, reaps the workers, removes the queues and exits 0. Workers ignore
 # SIGINT (Ctrl-C reaches the whole process group) and keep SIGTERM default.
+# A stop never waits on a full queue or for a dead worker, a second signal
+# ends it, and the log counts the OK'd messages it leaves behind.
 #
 #   bats tests/step5.bats
 #   STAGE=/some/copy bats tests/step5.bats    (test a modified copy)
@@ -371,4 +373,103 @@ is_stopped() {
     [ -z "$(all_received "$OUT" | sort | uniq -d)" ]
     stop_server INT
     check_clean_stop SIGINT
+}
+
+# send_lines - sends standard input over one connection and prints the
+# replies; nc -N half-closes once all is sent and reads until the master
+# closes. Bounded by $DEADLINE, so a master that never answers fails the
+# test instead of hanging it.
+send_lines() {
+    timeout "$DEADLINE" nc -U -N "$SOCK"
+}
+
+@test "a stop ends when a dead worker's queue is full, and says what it drops" {
+    local w n replies=$BATS_TEST_TMPDIR/replies
+
+    WORKERS=1
+    start_pool
+    w=$(worker_pids "$OUT")
+    kill -KILL "$w"
+    wait_for "worker $w to die" not_running "$w"
+    # One-byte messages: a queue holds msgmnb bytes, and also no more than
+    # msgmnb messages (msgop(2)), so after msgmnb of them even the empty
+    # exit message has no room.
+    n=$(cat /proc/sys/kernel/msgmnb)
+    yes x | head -n $((n + 16)) | send_lines >"$replies"
+    [ "$(head -n "$n" "$replies" | sort -u)" = OK ]
+    [ "$(tail -n +$((n + 1)) "$replies" | sort -u)" = BUSY ]
+    [ "$(wc -l <"$replies")" -eq $((n + 16)) ]
+
+    # Chapter 5 as first written slept in msgsnd() of the exit message
+    # here, for ever, and let the EINTR retry swallow a second SIGINT.
+    stop_server INT
+    [ "$EXIT_STATUS" -eq 0 ]
+    [ -n "$(line_of "master[$SERVER_PID]: worker $w was killed by signal 9 (Killed)")" ]
+    [ -n "$(line_of "master[$SERVER_PID]: removed the queue of worker $w with $n unhandled messages")" ]
+    [ "$(tail -n 1 "$OUT")" = "master[$SERVER_PID]: exited" ]
+    [ -z "$(new_queues)" ]
+    [ ! -e "$SOCK" ]
+    [ ! -s "$ERR" ]
+}
+
+@test "a second SIGINT ends a stop that waits for a stopped worker" {
+    local w replies=$BATS_TEST_TMPDIR/replies
+
+    WORKERS=1
+    start_pool
+    w=$(worker_pids "$OUT")
+    kill -STOP "$w"
+    wait_for "worker $w to stop" is_stopped "$w"
+    printf 'a\nb\nc\n' | send_lines >"$replies"
+    [ "$(cat "$replies")" = "$(printf 'OK\nOK\nOK')" ]
+
+    kill -INT "$SERVER_PID"
+    wait_for "the event loop to stop" \
+        grep -q -x -F "master[$SERVER_PID]: event loop stopped" "$OUT"
+    # The first SIGINT waits for the worker, which cannot run.
+    running "$SERVER_PID"
+    is_stopped "$w"
+    # The second one does not: it terminates the worker, which leaves
+    # its three messages behind, and the stop goes on to the end.
+    stop_server INT
+    [ "$EXIT_STATUS" -eq 0 ]
+    [ -n "$(line_of "master[$SERVER_PID]: SIGINT again: terminating the workers")" ]
+    [ -n "$(line_of "master[$SERVER_PID]: worker $w was killed by signal 15 (Terminated)")" ]
+    [ -n "$(line_of "master[$SERVER_PID]: removed the queue of worker $w with 3 unhandled messages")" ]
+    [ "$(tail -n 1 "$OUT")" = "master[$SERVER_PID]: exited" ]
+    [ "$(all_received "$OUT" | wc -l)" -eq 0 ]
+    not_running "$w"
+    [ -z "$(new_queues)" ]
+    [ ! -e "$SOCK" ]
+    [ ! -s "$ERR" ]
+}
+
+@test "a second SIGINT ends a stop whose exit message finds a full queue" {
+    local w n replies=$BATS_TEST_TMPDIR/replies
+
+    WORKERS=1
+    start_pool
+    w=$(worker_pids "$OUT")
+    kill -STOP "$w"
+    wait_for "worker $w to stop" is_stopped "$w"
+    # Full by message count, as in the test above; the worker is alive
+    # but cannot make room.
+    n=$(cat /proc/sys/kernel/msgmnb)
+    yes x | head -n $((n + 1)) | send_lines >"$replies"
+    [ "$(head -n "$n" "$replies" | sort -u)" = OK ]
+    [ "$(tail -n 1 "$replies")" = BUSY ]
+
+    kill -INT "$SERVER_PID"
+    wait_for "the event loop to stop" \
+        grep -q -x -F "master[$SERVER_PID]: event loop stopped" "$OUT"
+    running "$SERVER_PID"
+    # Not swallowed by a retry of the exit message: the stop ends.
+    stop_server INT
+    [ "$EXIT_STATUS" -eq 0 ]
+    [ -n "$(line_of "master[$SERVER_PID]: SIGINT again: terminating the workers")" ]
+    [ -n "$(line_of "master[$SERVER_PID]: worker $w was killed by signal 15 (Terminated)")" ]
+    [ -n "$(line_of "master[$SERVER_PID]: removed the queue of worker $w with $n unhandled messages")" ]
+    [ "$(tail -n 1 "$OUT")" = "master[$SERVER_PID]: exited" ]
+    [ -z "$(new_queues)" ]
+    [ ! -s "$ERR" ]
 }
