@@ -129,7 +129,7 @@ static int refuse_one(struct master *m)
 #define ACCEPT_BATCH 32
 
 /* How long to stop accepting when no descriptor is left (see below). */
-#define ACCEPT_PAUSE_MS 100
+#define ACCEPT_PAUSE_MS 1000
 
 static void accept_clients(struct master *m)
 {
@@ -155,9 +155,8 @@ static void accept_clients(struct master *m)
                  * for ever. Pause until a connection closes, or for a
                  * while if none is open: a descriptor may be freed by
                  * something else (a worker's exit, another process). */
-                log_line("out of file descriptors; not accepting for %d ms, "
-                         "or until a connection closes",
-                         ACCEPT_PAUSE_MS);
+                log_line("out of file descriptors; not accepting for a "
+                         "second or until a connection closes");
                 m->paused_until = monotonic_ms() + ACCEPT_PAUSE_MS;
                 return;
             }
