@@ -72,12 +72,10 @@ void pool_grow(struct pool *p)
                  (long)p->slots[i].pid, p->count);
         return;
     }
-    /* Still retiring: its queue is in use, and its worker leaves when it
-     * comes to its exit order. Wanted again, the slot then gets a new
-     * worker, which takes what was queued behind the order. */
-    log_line("added slot %d back (worker %ld is leaving; a new one follows); "
-             "%d workers",
-             i, (long)p->slots[i].pid, p->count);
+    /* Still retiring: its queue is in use, and its worker, if it has one,
+     * leaves when it comes to its exit order. Wanted again, the slot then
+     * gets a new worker, which takes what was queued behind the order. */
+    log_line("added slot %d back (it was retiring); %d workers", i, p->count);
 }
 
 void pool_shrink(struct pool *p)
