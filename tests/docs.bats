@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
-# The chapters' examples: every ```console block of every README is run by
-# tests/docs-run, and what it prints must be what the page shows. Also the
-# runner itself: a README that shows the wrong output must fail.
+# The chapters' examples: every ```console block of every page is typed by
+# tests/docs-run into real terminals, as a reader would type it, and what
+# they show must be what the page shows. Also the runner itself: a page
+# that shows the wrong output must fail.
 #
 #   bats tests/docs.bats
 #   tests/docs-run step3-unix-socket/README.md    (one chapter, with a diff)
@@ -106,6 +107,42 @@ $ echo $?
 ```
 EOF
     docs_run "$BATS_TEST_TMPDIR/README.md" step1-fork
+    [ "$status" -eq 0 ]
+}
+
+# A page is typed into an interactive shell on a terminal, as a reader
+# types it: the terminal echoes Ctrl-C, bash drops the rest of a command
+# line whose job died of SIGINT (no "after"), numbers the jobs started
+# with "&" and says when they are done, asks for the rest of a continued
+# line with "> ", and a command's standard input is the terminal.
+@test "docs-run: the commands run in an interactive shell, on a terminal" {
+    cat >"$BATS_TEST_TMPDIR/README.md" <<'EOF2'
+```console
+$ sleep 600; echo after
+^C
+$ sleep 0.1 & wait
+[1] 4242
+[1]+  Done                    sleep 0.1
+$ echo one \
+> two
+one two
+$ [ -t 0 ] && tty | sed 's/[0-9]*$/N/'
+/dev/pts/N
+```
+EOF2
+    docs_run "$BATS_TEST_TMPDIR/README.md" step1-fork
+    [ "$status" -eq 0 ]
+}
+
+@test "docs-run fails when the examples leave a file behind that git does not ignore" {
+    printf '```console\n$ mkfifo input; touch run.log\n```\n' >"$BATS_TEST_TMPDIR/README.md"
+    docs_run "$BATS_TEST_TMPDIR/README.md" step2-msgqueue
+    [ "$status" -eq 1 ]
+    [[ $output == *"leave behind what git does not ignore"* ]]
+    [[ $output == *"+step2-msgqueue/input"* ]]
+    [[ $output != *"run.log"* ]]
+    printf '```console\n$ mkfifo input; touch run.log\n$ rm input\n```\n' >"$BATS_TEST_TMPDIR/README.md"
+    docs_run "$BATS_TEST_TMPDIR/README.md" step2-msgqueue
     [ "$status" -eq 0 ]
 }
 
