@@ -37,6 +37,11 @@ docs_run() {
     [ "$status" -eq 0 ]
 }
 
+@test "chapter 3, part 2 (step3-unix-socket/FAULTS.md): the examples print what the page shows" {
+    docs_run "$REPO/step3-unix-socket/FAULTS.md"
+    [ "$status" -eq 0 ]
+}
+
 @test "chapter 4 (step4-select-loop): the examples print what the page shows" {
     docs_run "$REPO/step4-select-loop/README.md"
     [ "$status" -eq 0 ]
