@@ -2,7 +2,9 @@
 # The chapters' examples: every ```console block of every page is typed by
 # tests/docs-run into real terminals, as a reader would type it, and what
 # they show must be what the page shows. Also the runner itself: a page
-# that shows the wrong output must fail.
+# that shows the wrong output must fail. And final/SPEC.md, the contract:
+# it is the recorded one, and every link of a page leads to a file the
+# reader has.
 #
 #   bats tests/docs.bats
 #   tests/docs-run step3-unix-socket/README.md    (one chapter, with a diff)
@@ -202,4 +204,47 @@ strace_target() {
 
 @test "make strace-final: runs, shows the calls, leaves nothing behind" {
     strace_target final
+}
+
+# final/SPEC.md is the pool's contract. It is owned outside the code: the
+# code, its tests and the pages follow it, never the other way round. Its
+# checksum is recorded here, so that an edit by accident fails; an agreed
+# new version of the contract comes with its new checksum.
+SPEC_SHA256=c46a0793436251715a039d7e4ff925a0e91e1788430299d03b8ef57fa7c3bc1a
+
+@test "final/SPEC.md is the contract as agreed (its recorded checksum)" {
+    local sum
+    sum=$(sha256sum "$REPO/final/SPEC.md")
+    if [ "${sum%% *}" != "$SPEC_SHA256" ]; then
+        echo "final/SPEC.md changed, but the contract is owned outside the code: put it back (git checkout final/SPEC.md), or record an agreed new version's sha256sum as SPEC_SHA256 in tests/docs.bats"
+        return 1
+    fi
+}
+
+# anchors_of PAGE - the anchors a Markdown renderer gives PAGE's headings:
+# lower case, blanks as dashes, other punctuation dropped.
+anchors_of() {
+    sed -n 's/^#\{1,6\} //p' "$1" | tr 'A-Z ' 'a-z-' | tr -cd 'a-z0-9_\n-'
+}
+
+# A page may cite only what a reader has: every relative link of every
+# page leads to a file inside the repository, and to a heading of it when
+# it names one.
+@test "every link between the pages leads to a file, and a heading, in the repository" {
+    local page link file anchor bad=""
+    while IFS= read -r page; do
+        while IFS= read -r link; do
+            case $link in http://* | https://* | mailto:*) continue ;; esac
+            file=${link%%#*} anchor=""
+            [[ $link == *'#'* ]] && anchor=${link#*#}
+            file=$(realpath -m "$(dirname "$page")/${file:-$(basename "$page")}")
+            if [[ $file != "$REPO"/* ]] || [ ! -e "$file" ]; then
+                bad+="${page#"$REPO"/}: $link"$'\n'
+            elif [ -n "$anchor" ] && ! anchors_of "$file" | grep -qx -- "$anchor"; then
+                bad+="${page#"$REPO"/}: $link (no such heading)"$'\n'
+            fi
+        done < <(grep -o '](\([^)]*\))' "$page" | sed 's/^](//; s/)$//')
+    done < <(find "$REPO" -name '*.md' -not -path '*/.git/*' -not -path '*/build/*')
+    printf '%s' "$bad"
+    [ -z "$bad" ]
 }
