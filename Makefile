@@ -79,18 +79,18 @@ strace-final:
 	@$(MAKE) -s -C final strace
 
 # diff-step3: the chapter's code as a patch against the stage before it
-# (the READMEs left out: each is a whole chapter of its own).
+# (the pages left out: each README.md is a whole chapter of its own).
 diff-step%:
 	@prev=$$(echo $(STAGES) | tr ' ' '\n' | grep -B1 '^step$*-' | head -1); \
 	cur=$(call stage_of,step$*); \
 	if [ -z "$$cur" ] || [ "$$prev" = "$$cur" ]; then \
 	    echo "diff-step$*: no stage before step$*"; exit 2; fi; \
-	diff -ru -x '*.[od]' -x server -x client -x stdio-dup -x README.md \
+	diff -ru -x '*.[od]' -x server -x client -x stdio-dup -x '*.md' \
 	    -x strace.out -x '*.log' -x '*.sock' \
 	    $$prev $$cur || true
 
 diff-final:
-	@diff -ru -x '*.[od]' -x server -x client -x README.md \
+	@diff -ru -x '*.[od]' -x server -x client -x '*.md' \
 	    -x strace.out -x '*.log' -x '*.sock' \
 	    step5-signals final || true
 

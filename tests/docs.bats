@@ -1,7 +1,10 @@
 #!/usr/bin/env bats
-# The chapters' examples: every ```console block of every README is run by
-# tests/docs-run, and what it prints must be what the page shows. Also the
-# runner itself: a README that shows the wrong output must fail.
+# The chapters' examples: every ```console block of every page is typed by
+# tests/docs-run into real terminals, as a reader would type it, and what
+# they show must be what the page shows. Also the runner itself: a page
+# that shows the wrong output must fail. And final/SPEC.md, the contract:
+# it is the recorded one, and every link of a page leads to a file the
+# reader has.
 #
 #   bats tests/docs.bats
 #   tests/docs-run step3-unix-socket/README.md    (one chapter, with a diff)
@@ -33,6 +36,11 @@ docs_run() {
 
 @test "chapter 3 (step3-unix-socket): the examples print what the page shows" {
     docs_run "$REPO/step3-unix-socket/README.md"
+    [ "$status" -eq 0 ]
+}
+
+@test "chapter 3, part 2 (step3-unix-socket/FAULTS.md): the examples print what the page shows" {
+    docs_run "$REPO/step3-unix-socket/FAULTS.md"
     [ "$status" -eq 0 ]
 }
 
@@ -109,6 +117,42 @@ EOF
     [ "$status" -eq 0 ]
 }
 
+# A page is typed into an interactive shell on a terminal, as a reader
+# types it: the terminal echoes Ctrl-C, bash drops the rest of a command
+# line whose job died of SIGINT (no "after"), numbers the jobs started
+# with "&" and says when they are done, asks for the rest of a continued
+# line with "> ", and a command's standard input is the terminal.
+@test "docs-run: the commands run in an interactive shell, on a terminal" {
+    cat >"$BATS_TEST_TMPDIR/README.md" <<'EOF2'
+```console
+$ sleep 600; echo after
+^C
+$ sleep 0.1 & wait
+[1] 4242
+[1]+  Done                    sleep 0.1
+$ echo one \
+> two
+one two
+$ [ -t 0 ] && tty | sed 's/[0-9]*$/N/'
+/dev/pts/N
+```
+EOF2
+    docs_run "$BATS_TEST_TMPDIR/README.md" step1-fork
+    [ "$status" -eq 0 ]
+}
+
+@test "docs-run fails when the examples leave a file behind that git does not ignore" {
+    printf '```console\n$ mkfifo input; touch run.log\n```\n' >"$BATS_TEST_TMPDIR/README.md"
+    docs_run "$BATS_TEST_TMPDIR/README.md" step2-msgqueue
+    [ "$status" -eq 1 ]
+    [[ $output == *"leave behind what git does not ignore"* ]]
+    [[ $output == *"+step2-msgqueue/input"* ]]
+    [[ $output != *"run.log"* ]]
+    printf '```console\n$ mkfifo input; touch run.log\n$ rm input\n```\n' >"$BATS_TEST_TMPDIR/README.md"
+    docs_run "$BATS_TEST_TMPDIR/README.md" step2-msgqueue
+    [ "$status" -eq 0 ]
+}
+
 # procs_in DIR - the pids of processes whose working directory is DIR.
 procs_in() {
     local d
@@ -160,4 +204,47 @@ strace_target() {
 
 @test "make strace-final: runs, shows the calls, leaves nothing behind" {
     strace_target final
+}
+
+# final/SPEC.md is the pool's contract. It is owned outside the code: the
+# code, its tests and the pages follow it, never the other way round. Its
+# checksum is recorded here, so that an edit by accident fails; an agreed
+# new version of the contract comes with its new checksum.
+SPEC_SHA256=c46a0793436251715a039d7e4ff925a0e91e1788430299d03b8ef57fa7c3bc1a
+
+@test "final/SPEC.md is the contract as agreed (its recorded checksum)" {
+    local sum
+    sum=$(sha256sum "$REPO/final/SPEC.md")
+    if [ "${sum%% *}" != "$SPEC_SHA256" ]; then
+        echo "final/SPEC.md changed, but the contract is owned outside the code: put it back (git checkout final/SPEC.md), or record an agreed new version's sha256sum as SPEC_SHA256 in tests/docs.bats"
+        return 1
+    fi
+}
+
+# anchors_of PAGE - the anchors a Markdown renderer gives PAGE's headings:
+# lower case, blanks as dashes, other punctuation dropped.
+anchors_of() {
+    sed -n 's/^#\{1,6\} //p' "$1" | tr 'A-Z ' 'a-z-' | tr -cd 'a-z0-9_\n-'
+}
+
+# A page may cite only what a reader has: every relative link of every
+# page leads to a file inside the repository, and to a heading of it when
+# it names one.
+@test "every link between the pages leads to a file, and a heading, in the repository" {
+    local page link file anchor bad=""
+    while IFS= read -r page; do
+        while IFS= read -r link; do
+            case $link in http://* | https://* | mailto:*) continue ;; esac
+            file=${link%%#*} anchor=""
+            [[ $link == *'#'* ]] && anchor=${link#*#}
+            file=$(realpath -m "$(dirname "$page")/${file:-$(basename "$page")}")
+            if [[ $file != "$REPO"/* ]] || [ ! -e "$file" ]; then
+                bad+="${page#"$REPO"/}: $link"$'\n'
+            elif [ -n "$anchor" ] && ! anchors_of "$file" | grep -qx -- "$anchor"; then
+                bad+="${page#"$REPO"/}: $link (no such heading)"$'\n'
+            fi
+        done < <(grep -o '](\([^)]*\))' "$page" | sed 's/^](//; s/)$//')
+    done < <(find "$REPO" -name '*.md' -not -path '*/.git/*' -not -path '*/build/*')
+    printf '%s' "$bad"
+    [ -z "$bad" ]
 }

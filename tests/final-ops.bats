@@ -1,10 +1,10 @@
 #!/usr/bin/env bats
-# final-ops.bats - the final pool's operations (SPEC 5-7): a worker killed
-# with SIGKILL is replaced in its slot and the message it held is handed to
-# its replacement; a crash storm is slowed down by growing restart delays
-# and the slot comes back; --timeout replaces a stuck worker and drops a
-# message that stalls two workers; SIGHUP replaces every worker under
-# pipelined load without losing or doubling an acknowledged message;
+# final-ops.bats - the final pool's operations (final/SPEC.md 5-7): a
+# worker killed with SIGKILL is replaced in its slot and the message it
+# held is handed to its replacement; a crash storm is slowed down by growing
+# restart delays and the slot comes back; --timeout replaces a stuck worker
+# and drops a message that stalls two workers; SIGHUP replaces every worker
+# under pipelined load without losing or doubling an acknowledged message;
 # SIGTTIN/SIGTTOU grow and shrink the pool and round-robin follows; SIGUSR1
 # logs the status table; a master killed with SIGKILL leaves no worker and
 # no queue; daemon mode with pidfile and log file, also with relative paths.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
-# final-redelivery.bats - what OK promises when workers die (SPEC 6, issue
-# "at least once"): the message a killed worker held is handed to its
-# replacement, so every acknowledged message is handled at least once; a
-# message that kills the worker it is redelivered to is dropped, and the
+# final-redelivery.bats - what OK promises when workers die (final/SPEC.md
+# 6, issue "at least once"): the message a killed worker held is handed to
+# its replacement, so every acknowledged message is handled at least once;
+# a message that kills the worker it is redelivered to is dropped, and the
 # pool goes on.
 #
 #   unshare --ipc bats tests/final-redelivery.bats

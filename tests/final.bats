@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# final.bats - the final pool against its contract (SPEC, sections 2-5
-# and 7): round-robin by content with 3 and 5 workers; a clean
+# final.bats - the final pool against its contract (final/SPEC.md,
+# sections 2-5 and 7): round-robin by content with 3 and 5 workers; a clean
 # stop by SIGINT and by SIGTERM (exit status, log order, no process, queue
 # or socket file left) and a second SIGINT during a stop; no acknowledged
 # message lost or doubled under load with a stop in the middle; every kind

@@ -213,7 +213,7 @@ check_round_robin() {
 }
 
 @test "a socket path longer than sun_path holds is a usage error, and creates nothing" {
-    not_carried_to final "the final words this error as SPEC says"
+    not_carried_to final "the final words this error as final/SPEC.md says"
     local dir=$BATS_TEST_TMPDIR/empty long
 
     mkdir "$dir"
@@ -369,7 +369,7 @@ check_round_robin() {
 }
 
 @test "-h prints the usage on standard output and exits 0" {
-    not_carried_to final "the final's usage is SPEC's"
+    not_carried_to final "the final's usage is final/SPEC.md's"
     run --separate-stderr "$STAGE/server" -h
     [ "$status" -eq 0 ]
     [ "${lines[0]}" = "usage: server [-w N] [-s PATH]" ]

@@ -2,8 +2,8 @@
  * (final/options.c): the input, cut at NUL bytes, is the argument list.
  *
  * Properties: the parser never crashes or reads past an argument, and what
- * it accepts is within SPEC 2: 1..64 workers, a socket path that fits in
- * sun_path, no empty pidfile or log path. */
+ * it accepts is within final/SPEC.md, section 2: 1..64 workers, a socket
+ * path that fits in sun_path, no empty pidfile or log path. */
 #define _POSIX_C_SOURCE 200809L /* fmemopen() */
 
 #include <assert.h>

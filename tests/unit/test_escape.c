@@ -1,6 +1,6 @@
 /* test_escape.c - unit tests for escape(): the rule that keeps client bytes
- * from forging or breaking a log line (SPEC section 3). Built twice: against
- * chapter 2's util.c, and with -DFINAL against final/log.c. */
+ * from forging or breaking a log line (final/SPEC.md section 3). Built twice:
+ * against chapter 2's util.c, and with -DFINAL against final/log.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

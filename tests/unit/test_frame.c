@@ -1,5 +1,6 @@
 /* test_frame.c - unit tests for the line framer (chapter 4, frame.c): how a
- * byte stream that arrives in arbitrary pieces becomes messages (SPEC 4). */
+ * byte stream that arrives in arbitrary pieces becomes messages
+ * (final/SPEC.md section 4). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

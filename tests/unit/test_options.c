@@ -1,6 +1,6 @@
 /* test_options.c - unit tests for the final server's command line
- * (final/options.c, SPEC section 2): defaults, every option, and every way
- * to get it wrong. */
+ * (final/options.c; final/SPEC.md, section 2): defaults, every option,
+ * and every way to get it wrong. */
 #define _POSIX_C_SOURCE 200809L /* fmemopen() */
 
 #include <stdarg.h>
