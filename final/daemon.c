@@ -117,8 +117,9 @@ int daemon_detach(int *dir_fd)
         close(null);
         return -1;
     }
-    /* The terminal may be gone at any time: reading it or writing to it
-     * would then fail or stop us (SIGTTIN, SIGTTOU). */
+    /* Standard input, output and error may still be the terminal we were
+     * started from: no longer our controlling terminal, but it may hang
+     * up at any time, and reading or writing it would then fail (EIO). */
     if (dup2(null, STDIN_FILENO) == -1 || dup2(null, STDOUT_FILENO) == -1 ||
         dup2(null, STDERR_FILENO) == -1) {
         log_warn("dup2");

@@ -98,7 +98,7 @@ int listener_open(const char *path)
     if (remove_stale_socket(&addr) == -1)
         return -1;
     /* SOCK_CLOEXEC: nothing we exec should inherit it. Workers are forked,
-     * not exec'd, and close it themselves (pool.c). */
+     * not exec'd, and close it themselves (close_master_fds(), master.c). */
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd == -1) {
         log_warn("socket");
@@ -106,7 +106,9 @@ int listener_open(const char *path)
     }
     /* The file is born with mode 0777 minus the umask; umask 0177 makes it
      * 0600 from the start, so there is no moment in which another user
-     * could connect (connect() needs write permission on it). */
+     * could connect. On Linux connect() needs write permission on it
+     * (unix(7)); some systems ignore a socket file's mode, and only a
+     * directory of mode 0700 around it keeps others out everywhere. */
     old_mask = umask(0177);
     rc = bind(fd, (const struct sockaddr *)&addr, sizeof addr);
     umask(old_mask);
@@ -115,11 +117,11 @@ int listener_open(const char *path)
         close(fd);
         return -1;
     }
-    if (listen(fd, SOMAXCONN) == -1 || set_nonblocking(fd) == -1) {
+    if (listen(fd, SOMAXCONN) == -1)
         log_warn("listen");
-        close(fd);
-        unlink(path);
-        return -1;
-    }
-    return fd;
+    else if (set_nonblocking(fd) == 0) /* if not, it said why */
+        return fd;
+    close(fd);
+    unlink(path);
+    return -1;
 }

@@ -1,11 +1,13 @@
 /* log.c - final: whole-line logging, error reports and escaping.
  *
  * A line is formatted into a local array and handed to write(2) at once.
- * The kernel keeps one write(2) together when it goes to a file opened
- * with O_APPEND (each write lands at the end, whole), and when it goes to
- * a pipe if it is at most PIPE_BUF (4096) bytes. Only a "received" line of
- * a 1024-byte message of control bytes, each escaped to four, is longer;
- * into a pipe that is full at that moment such a line could be split.
+ * To a file opened with O_APPEND, each write(2) goes to the end of the file
+ * as it is then, so two processes never write over each other; a write
+ * that is cut short (a full disk, a signal during a long write) is
+ * finished by write_all() in a second write, and another process's line
+ * may come between the two. To a pipe, a write of at most PIPE_BUF (4096)
+ * bytes is never cut or mixed. Only a "received" line of a 1024-byte
+ * message of control bytes, each escaped to four, is longer.
  */
 #define _POSIX_C_SOURCE 200809L
 

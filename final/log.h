@@ -1,10 +1,11 @@
 /* log.h - final: event lines and error messages.
  *
  * Every event is one line, "master[PID]: ..." or "worker[PID]: ...",
- * written whole by a single write(2) to standard output or to the --log
- * file, so that lines of different processes never mix and fork() never
- * duplicates one (no stdio buffer is involved). Bytes that came from a
- * client are escaped first, so no client can forge an event line.
+ * written by a single write(2) to standard output or to the --log file,
+ * so that lines of different processes do not mix (log.c says when they
+ * still could) and fork() never duplicates one (no stdio buffer is
+ * involved). Bytes that came from a client are escaped first, so no client
+ * can forge an event line.
  */
 #ifndef LOG_H
 #define LOG_H

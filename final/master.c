@@ -153,8 +153,9 @@ static void accept_clients(struct master *m)
                 /* No spare: the connection waits in the backlog, and
                  * watching the listener now would wake pselect() at once,
                  * for ever. Pause until a connection closes, or for a
-                 * while if none is open: a descriptor may be freed by
-                 * something else (a worker's exit, another process). */
+                 * while if none is open: the shortage may end without us
+                 * (ENFILE: other processes close files; EMFILE: someone
+                 * raises our limit with prlimit). */
                 log_line("out of file descriptors; not accepting for a "
                          "second or until a connection closes");
                 m->paused_until = monotonic_ms() + ACCEPT_PAUSE_MS;
@@ -374,7 +375,10 @@ int master_run(struct master *m)
         pool_tick(&m->pool);
         pool_reload_continue(&m->pool);
     }
-    if (m->pool.phase == POOL_TERMINATING) /* SPEC 5: a stop at once */
+    /* SPEC 5: a stop at once says what it abandoned (so does a failure
+     * that abandoned anything). */
+    if (m->pool.phase == POOL_TERMINATING &&
+        (status == 0 || m->pool.abandoned > 0))
         log_line("abandoned %lu OK'd message%s", m->pool.abandoned,
                  m->pool.abandoned == 1 ? "" : "s");
     return status;

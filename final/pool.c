@@ -99,12 +99,11 @@ static long messages_left(const struct pool *p, int i)
 
 static struct slot_facts facts_of(const struct pool *p, int i)
 {
-    struct slot_facts f = {
-        .wanted = p->phase == POOL_RUNNING &&
-                  i<p->count, .pending = messages_left(p, i)> 0,
-        .terminating = p->phase == POOL_TERMINATING,
-    };
+    struct slot_facts f;
 
+    f.wanted = p->phase == POOL_RUNNING && i < p->count;
+    f.pending = messages_left(p, i) > 0;
+    f.terminating = p->phase == POOL_TERMINATING;
     return f;
 }
 

@@ -57,9 +57,10 @@ static void on_signal(int sig, siginfo_t *info, void *context)
             ev = EV_HANGUP;
     }
     /* write(2) is async-signal-safe; printf() and malloc() are not. The
-     * pipe holds 64 KiB (pipe(7)) and the loop empties it on every pass;
-     * the kernel keeps at most one signal of a kind pending, so the bytes
-     * come no faster than the loop takes them. */
+     * pipe holds 64 KiB (pipe(7)), one byte per signal, and the loop
+     * empties it on every pass: it would take 65,536 signals between two
+     * passes of the loop to fill it. A byte that does not fit is lost
+     * (EAGAIN), with its signal. */
     if (ev != EV_NONE) {
         n = write(self_pipe[1], &ev, 1);
         (void)n;

@@ -21,8 +21,10 @@
  *    worker, whatever else is happening; a message that kills two workers
  *    is dropped, with its text in the log.
  * 4. Slots 0..count-1 take new messages, and count moves by one for each
- *    SIGTTIN or SIGTTOU, in the order they came, between 1 and WORKERS_MAX.
- *    A slot beyond count keeps its queue only until it is empty.
+ *    SIGTTIN or SIGTTOU delivered, in the order they came, between 1 and
+ *    WORKERS_MAX. (Two of one kind sent while the first is still pending
+ *    are one to the kernel.) A slot beyond count keeps its queue only
+ *    until it is empty.
  */
 #ifndef SLOT_H
 #define SLOT_H

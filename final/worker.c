@@ -38,10 +38,11 @@ static void on_master_death(int sig)
     int saved = errno;
 
     (void)sig;
-    /* Anyone may send SIGHUP: a terminal that closes hangs up its whole
-     * process group, workers too. Only a new parent means the master is
-     * gone: the kernel gives us one before it sends the death signal, and
-     * getppid() is async-signal-safe. */
+    /* Anyone may send SIGHUP: a shell relays its terminal's hang-up to its
+     * jobs, workers too, and an operator may signal the whole process
+     * group. Only a new parent means the master is gone: the kernel gives
+     * us one before it sends the death signal, and getppid() is
+     * async-signal-safe. */
     if (getppid() == master_pid)
         return;
     orphaned = 1;
@@ -53,8 +54,9 @@ static void on_master_death(int sig)
  * in which it died before the request: then our parent is already another
  * process. PR_SET_PDEATHSIG is Linux only; elsewhere a worker would poll
  * getppid(). The handler is in place before any signal is let in: until
- * then, a SIGHUP (a closing terminal hangs up the whole process group)
- * would have killed us. Returns 0, or -1 after saying why not. */
+ * then, a SIGHUP sent to the whole process group (by a shell whose
+ * terminal hung up, or by an operator) would have killed us. Returns 0, or -1
+ * after saying why not. */
 static int watch_master(pid_t master)
 {
     struct sigaction sa;
