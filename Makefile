@@ -16,6 +16,10 @@
 #   make format-check  fail if any C file is not formatted
 #   make lint          cppcheck and clang-tidy (.clang-tidy) over every stage
 #   make valgrind      the final pool under valgrind: load, reload, stop
+#   make chaos         the final pool's promises under random signals, worker
+#                      kills and vanishing clients (tests/chaos/run): RUNS=3
+#                      runs of DURATION=10 s from SEED=random, or FOR=3600
+#                      seconds of runs; STAGE=dir tests another build
 #   make fuzz          libFuzzer on the framer, escaper, option parser
 #                      (FUZZ_SECONDS=60 each by default; needs clang)
 #   make clean
@@ -118,10 +122,17 @@ valgrind: final
 fuzz:
 	@$(MAKE) -s -C tests/fuzz run
 
+# The options only when given, so that tests/chaos/run keeps its defaults.
+chaos:
+	@tests/chaos/run $(if $(SEED),--seed $(SEED)) \
+	    $(if $(DURATION),--duration $(DURATION)) $(if $(RUNS),--runs $(RUNS)) \
+	    $(if $(FOR),--for $(FOR)) $(if $(STAGE),--stage $(abspath $(STAGE)))
+
 clean:
 	@for d in $(PRESENT); do $(MAKE) -s -C $$d clean; done
 	@$(MAKE) -s -C tests/unit clean
 	@$(MAKE) -s -C tests/bench clean
 	@$(MAKE) -s -C tests/fuzz clean
+	@$(MAKE) -s -C tests/chaos clean
 
-.PHONY: all test check exercise strace-final demo bench format format-check lint valgrind fuzz clean diff-final $(PRESENT) $(SHORT)
+.PHONY: all test check exercise strace-final demo bench format format-check lint valgrind fuzz chaos clean diff-final $(PRESENT) $(SHORT)
