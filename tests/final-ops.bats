@@ -646,6 +646,7 @@ sid_of() {
 
     daemon=$(pid_in "$pidfile")
     DAEMONS+=("$daemon")
+    own_pid "$daemon" # its queues are this test's
     [[ "$daemon" =~ ^[0-9]+$ ]]
     running "$daemon"
     is_server "$daemon"
@@ -697,6 +698,7 @@ sid_of() {
     [ ! -s "$ERR" ]
     daemon=$(pid_in m.pid)
     DAEMONS+=("$daemon")
+    own_pid "$daemon" # its queues are this test's
     [ "$(readlink "/proc/$daemon/cwd")" = / ]
     [ -S m.sock ]
     run "$STAGE/client" -s m.sock one two
