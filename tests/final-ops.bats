@@ -139,10 +139,6 @@ receivers() {
     sed -n "s/^worker\\[\\([0-9]*\\)\\]: received \"$1\"\$/\\1/p" "$OUT"
 }
 
-was_received() {
-    [ -n "$(receivers "$1")" ]
-}
-
 # all_of_file_received FILE - true once every line of FILE was received.
 all_of_file_received() {
     local msg

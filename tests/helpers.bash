@@ -275,3 +275,49 @@ received_by() {
 all_received() {
     sed -n 's/^worker\[[0-9]*\]: received "\(.*\)"$/\1/p' "$1"
 }
+
+# was_received MSG - true once some worker has logged MSG as received (MSG
+# as the log shows it, escaped; the whole message, not a part of one).
+was_received() {
+    all_received "$OUT" | grep -q -x -F -- "$1"
+}
+
+# worker_of MSG - the pid of each worker that logged MSG (as the log shows
+# it, escaped; any bytes) as received, one per line.
+worker_of() {
+    MSG=$1 awk 'match($0, /^worker\[[0-9]+\]: received "/) &&
+        substr($0, RLENGTH + 1) == ENVIRON["MSG"] "\"" {
+            print substr($0, 8, index($0, "]") - 8)
+        }' "$OUT"
+}
+
+# check_round_robin N FILE - the messages in FILE (one a line, in the order
+# they were sent, as the log shows them, at least N, no two alike) went
+# round-robin to the N workers of $OUT. Judged by what each worker got, not
+# by the order of the log's lines, in which workers write as they are
+# scheduled: N workers started; the worker that got message k got messages
+# k, k+N, k+2N, ... in that order (its queue is first in, first out) and
+# nothing else, for each k from 1 to N; those N are the N that started; and
+# every message was received exactly once, nothing else.
+check_round_robin() {
+    local n=$1 k pid
+    local -a msgs slot_pids=()
+
+    mapfile -t msgs <"$2"
+    [ "${#msgs[@]}" -ge "$n" ]
+    [ "$(worker_pids "$OUT" | wc -l)" -eq "$n" ]
+    [ "$(all_received "$OUT" | sort)" = "$(printf '%s\n' "${msgs[@]}" | sort)" ]
+    for ((k = 1; k <= n; k++)); do
+        pid=$(worker_of "${msgs[k - 1]}")
+        [ -n "$pid" ]
+        [ "$(received_by "$pid" "$OUT")" = "$(printf '%s\n' "${msgs[@]}" |
+            awk -v n="$n" -v k="$k" 'NR % n == k % n')" ]
+        slot_pids+=("$pid")
+    done
+    [ "$(printf '%s\n' "${slot_pids[@]}" | sort)" = "$(worker_pids "$OUT" | sort)" ]
+}
+
+# sockets_of PID - how many sockets PID has open.
+sockets_of() {
+    find "/proc/$1/fd" -mindepth 1 -lname 'socket:*' 2>/dev/null | wc -l
+}
