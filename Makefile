@@ -116,7 +116,7 @@ lint:
 	        2>/dev/null || { echo "lint: $$f"; exit 1; }; \
 	done; echo "clang-tidy: clean"
 
-valgrind: final
+valgrind:
 	@tests/valgrind
 
 fuzz:

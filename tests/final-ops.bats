@@ -139,10 +139,6 @@ receivers() {
     sed -n "s/^worker\\[\\([0-9]*\\)\\]: received \"$1\"\$/\\1/p" "$OUT"
 }
 
-was_received() {
-    [ -n "$(receivers "$1")" ]
-}
-
 # all_of_file_received FILE - true once every line of FILE was received.
 all_of_file_received() {
     local msg
@@ -646,6 +642,7 @@ sid_of() {
 
     daemon=$(pid_in "$pidfile")
     DAEMONS+=("$daemon")
+    own_pid "$daemon" # its queues are this test's
     [[ "$daemon" =~ ^[0-9]+$ ]]
     running "$daemon"
     is_server "$daemon"
@@ -697,6 +694,7 @@ sid_of() {
     [ ! -s "$ERR" ]
     daemon=$(pid_in m.pid)
     DAEMONS+=("$daemon")
+    own_pid "$daemon" # its queues are this test's
     [ "$(readlink "/proc/$daemon/cwd")" = / ]
     [ -S m.sock ]
     run "$STAGE/client" -s m.sock one two

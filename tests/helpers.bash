@@ -4,8 +4,9 @@
 #
 # Each test gets its own directory ($BATS_TEST_TMPDIR), socket path ($SOCK)
 # and output files. Whatever a test starts in the background is killed and
-# reaped in teardown, by pid, and any System V queue created during the test
-# is removed, so a failing test leaves nothing behind for the next one.
+# reaped in teardown, by pid, and the System V queues its programs made are
+# removed (never another program's: see "System V queues" below), so a
+# failing test leaves nothing behind for the next one.
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -38,6 +39,15 @@ common_setup() {
     OUT=$BATS_TEST_TMPDIR/server.out
     ERR=$BATS_TEST_TMPDIR/server.err
     BG_PIDS=()
+    OWN_PIDS=()
+    # Every process the test starts, and every one those start, inherits
+    # this mark: tagged() tells the test's processes from the machine's.
+    export POOL_TEST_ID=$BATS_TEST_TMPDIR
+    PRIVATE_IPC=0
+    if [ -n "${TESTS_IPC_NS:-}" ] &&
+        [ "$(readlink /proc/self/ns/ipc)" = "$TESTS_IPC_NS" ]; then
+        PRIVATE_IPC=1
+    fi
     QUEUES_BEFORE=$(queue_ids)
 }
 
@@ -49,7 +59,7 @@ common_teardown() {
     for pid in "${BG_PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
-    remove_new_queues
+    remove_own_queues
 }
 
 # start_bg CMD ARGS... - runs a program in the background with its output in
@@ -62,6 +72,13 @@ start_bg() {
     "$@" >"$OUT" 2>"$ERR" 3>&- &
     BG_PID=$!
     BG_PIDS+=("$BG_PID")
+    OWN_PIDS+=("$BG_PID")
+}
+
+# own_pid PID - PID is the test's, though not started by start_bg (a
+# daemon's master, known from its pidfile): a queue it used is the test's.
+own_pid() {
+    OWN_PIDS+=("$1")
 }
 
 # start_server CMD ARGS... - start_bg, then wait until the server accepts a
@@ -145,28 +162,102 @@ children_of() {
 kill_tree() {
     local child
     kill -STOP "$1" 2>/dev/null || return 0
+    own_pid "$1"
     for child in $(children_of "$1"); do
         kill_tree "$child"
     done
     kill -KILL "$1" 2>/dev/null || true
 }
 
-# The ids of every System V message queue on the machine, one per line.
+# --- System V queues ------------------------------------------------------
+#
+# A test fails if its programs leave a queue behind, and removes in teardown
+# what they made; another program's queues it must neither count nor
+# remove. The kernel does not record which process made a message queue
+# (/proc/sysvipc/msg has no creator's pid, only lspid and lrpid: the last
+# process to send to it and the last to receive from it), so:
+#
+#  - In an IPC namespace that tests/run made for the run (TESTS_IPC_NS),
+#    every queue is the run's, and the tests run one at a time: the queues
+#    made since a test began are its own, all of them.
+#  - Elsewhere, a queue made since the test began is known to be the test's
+#    when its last sender or receiver is one of the test's processes, and
+#    known to be another program's when it is a live process that is not.
+#    The test counts every queue not known to be another's (one that no
+#    message has gone through yet cannot be told apart, so a queue made
+#    meanwhile by another program can fail a check: run the tests with
+#    tests/run or `unshare --ipc`), and removes only those known to be its
+#    own.
+
+# The ids of every System V message queue in this IPC namespace.
 queue_ids() {
     awk 'NR > 1 { print $2 }' /proc/sysvipc/msg | sort
 }
 
-# The queues created since the test began (a test runs alone, so these are
-# the ones its programs made).
-new_queues() {
-    comm -13 <(echo "$QUEUES_BEFORE") <(queue_ids)
+# queues_since_setup - "ID LSPID LRPID" for each queue made since the test
+# began.
+queues_since_setup() {
+    awk -v before="$QUEUES_BEFORE" '
+        BEGIN { n = split(before, ids, "\n"); for (i = 1; i <= n; i++) old[ids[i]] = 1 }
+        NR > 1 && !($2 in old) { print $2, $6, $7 }' /proc/sysvipc/msg
 }
 
-remove_new_queues() {
-    local id
-    for id in $(new_queues); do
-        ipcrm -q "$id" 2>/dev/null || true
+# tagged PID - true if PID carries this test's POOL_TEST_ID in its
+# environment: the test started it, or a process the test started did.
+tagged() {
+    tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null |
+        grep -q -x -F -- "POOL_TEST_ID=$POOL_TEST_ID"
+}
+
+# pid_is_ours PID - PID (a queue's lspid or lrpid; 0 for none) is one of
+# the test's processes: a live one that carries its mark, or one that has
+# ended and whose pid the test kept (start_bg, own_pid, kill_tree). A pid
+# the kernel gave to another process meanwhile is that process's: it lacks
+# the mark.
+pid_is_ours() {
+    local pid
+    [ "$1" -ne 0 ] || return 1
+    tagged "$1" && return 0
+    running "$1" && return 1
+    for pid in "${OWN_PIDS[@]}"; do
+        [ "$pid" != "$1" ] || return 0
     done
+    return 1
+}
+
+# pid_is_foreign PID - PID is a live process that is not the test's.
+pid_is_foreign() {
+    [ "$1" -ne 0 ] && ! tagged "$1" && running "$1"
+}
+
+# new_queues - the queues made since the test began, one id per line (what
+# a test counts): outside tests/run's namespace, all but those another
+# program is seen to use.
+new_queues() {
+    local id lspid lrpid
+    while read -r id lspid lrpid; do
+        if [ "$PRIVATE_IPC" -eq 1 ] || pid_is_ours "$lspid" ||
+            pid_is_ours "$lrpid"; then
+            echo "$id"
+        elif ! pid_is_foreign "$lspid" && ! pid_is_foreign "$lrpid"; then
+            echo "$id"
+            echo "(queue $id: made during the test, by a process not known" \
+                "to be the test's; outside a private IPC namespace it may" \
+                "be another program's)" >&2
+        fi
+    done < <(queues_since_setup)
+}
+
+# remove_own_queues - removes the queues made since the test began that are
+# known to be the test's (all of them in tests/run's namespace).
+remove_own_queues() {
+    local id lspid lrpid
+    while read -r id lspid lrpid; do
+        if [ "$PRIVATE_IPC" -eq 1 ] || pid_is_ours "$lspid" ||
+            pid_is_ours "$lrpid"; then
+            ipcrm -q "$id" 2>/dev/null || true
+        fi
+    done < <(queues_since_setup)
 }
 
 # worker_pids FILE - the pids in FILE's "worker[PID]: started" lines.
@@ -183,4 +274,50 @@ received_by() {
 # all_received FILE - every message any worker logged as received.
 all_received() {
     sed -n 's/^worker\[[0-9]*\]: received "\(.*\)"$/\1/p' "$1"
+}
+
+# was_received MSG - true once some worker has logged MSG as received (MSG
+# as the log shows it, escaped; the whole message, not a part of one).
+was_received() {
+    all_received "$OUT" | grep -q -x -F -- "$1"
+}
+
+# worker_of MSG - the pid of each worker that logged MSG (as the log shows
+# it, escaped; any bytes) as received, one per line.
+worker_of() {
+    MSG=$1 awk 'match($0, /^worker\[[0-9]+\]: received "/) &&
+        substr($0, RLENGTH + 1) == ENVIRON["MSG"] "\"" {
+            print substr($0, 8, index($0, "]") - 8)
+        }' "$OUT"
+}
+
+# check_round_robin N FILE - the messages in FILE (one a line, in the order
+# they were sent, as the log shows them, at least N, no two alike) went
+# round-robin to the N workers of $OUT. Judged by what each worker got, not
+# by the order of the log's lines, in which workers write as they are
+# scheduled: N workers started; the worker that got message k got messages
+# k, k+N, k+2N, ... in that order (its queue is first in, first out) and
+# nothing else, for each k from 1 to N; those N are the N that started; and
+# every message was received exactly once, nothing else.
+check_round_robin() {
+    local n=$1 k pid
+    local -a msgs slot_pids=()
+
+    mapfile -t msgs <"$2"
+    [ "${#msgs[@]}" -ge "$n" ]
+    [ "$(worker_pids "$OUT" | wc -l)" -eq "$n" ]
+    [ "$(all_received "$OUT" | sort)" = "$(printf '%s\n' "${msgs[@]}" | sort)" ]
+    for ((k = 1; k <= n; k++)); do
+        pid=$(worker_of "${msgs[k - 1]}")
+        [ -n "$pid" ]
+        [ "$(received_by "$pid" "$OUT")" = "$(printf '%s\n' "${msgs[@]}" |
+            awk -v n="$n" -v k="$k" 'NR % n == k % n')" ]
+        slot_pids+=("$pid")
+    done
+    [ "$(printf '%s\n' "${slot_pids[@]}" | sort)" = "$(worker_pids "$OUT" | sort)" ]
+}
+
+# sockets_of PID - how many sockets PID has open.
+sockets_of() {
+    find "/proc/$1/fd" -mindepth 1 -lname 'socket:*' 2>/dev/null | wc -l
 }

@@ -61,34 +61,6 @@ workers_started() {
     [ "$(worker_pids "$OUT" | wc -l)" -ge "$1" ]
 }
 
-# worker_of MESSAGE - the pid of the worker that logged MESSAGE as received
-# (MESSAGE as it appears in the log; no regex characters).
-worker_of() {
-    sed -n "s/^worker\\[\\([0-9]*\\)\\]: received \"$1\"\$/\\1/p" "$OUT"
-}
-
-# check_round_robin N FILE - the messages in FILE (one a line, none of them
-# in need of escaping) reached N workers round-robin: the worker that got
-# message k also got messages k+N, k+2N, ..., in that order, and nothing
-# else; N different workers; every message exactly once.
-check_round_robin() {
-    local n=$1 file=$2 k first pid
-    local -a slot_pids=()
-
-    [ "$(worker_pids "$OUT" | wc -l)" -eq "$n" ]
-    for ((k = 1; k <= n; k++)); do
-        first=$(sed -n "${k}p" "$file")
-        pid=$(worker_of "$first")
-        [ -n "$pid" ]
-        [ "$(received_by "$pid" "$OUT")" = "$(awk -v n="$n" -v k="$k" 'NR % n == k % n' "$file")" ]
-        slot_pids+=("$pid")
-    done
-    # One worker per slot, and they are the workers that started.
-    [ "$(printf '%s\n' "${slot_pids[@]}" | sort -u)" = "$(worker_pids "$OUT" | sort -u)" ]
-    # Every message exactly once, and nothing else.
-    [ "$(all_received "$OUT" | sort)" = "$(sort "$file")" ]
-}
-
 # check_clean_end N - the master reaped N workers, each after its last
 # received line and its exited line, exited 0 and left no queue behind.
 check_clean_end() {

@@ -83,16 +83,6 @@ received_is() {
     [ "$(received_count)" -eq "$1" ]
 }
 
-# was_received MSG - true once some worker has logged MSG.
-was_received() {
-    all_received "$OUT" | grep -q -x -F -- "$1"
-}
-
-# sockets_of PID - how many sockets PID has open.
-sockets_of() {
-    find "/proc/$1/fd" -mindepth 1 -lname 'socket:*' 2>/dev/null | wc -l
-}
-
 # sockets_are PID N - true when PID has exactly N sockets open.
 sockets_are() {
     [ "$(sockets_of "$1")" -eq "$2" ]
@@ -148,24 +138,6 @@ workers_are() {
     [ "$(worker_pids "$OUT" | wc -l)" -eq "$1" ]
 }
 
-# check_round_robin N COUNT - messages m1..mCOUNT went round-robin to N
-# workers: each was received exactly once, each worker got COUNT/N of them,
-# and the numbers one worker got are all alike modulo N (the worker that got
-# m1 also got m(1+N), m(1+2N), ...).
-check_round_robin() {
-    local n=$1 count=$2 pid
-    local -a pids
-
-    mapfile -t pids < <(worker_pids "$OUT")
-    [ "${#pids[@]}" -eq "$n" ]
-    [ "$(all_received "$OUT" | sort)" = "$(seq -f 'm%g' "$count" | sort)" ]
-    for pid in "${pids[@]}"; do
-        [ "$(received_by "$pid" "$OUT" | wc -l)" -eq $((count / n)) ]
-        [ "$(received_by "$pid" "$OUT" | sed 's/^m//' |
-            awk -v n="$n" '{ print $1 % n }' | sort -u | wc -l)" -eq 1 ]
-    done
-}
-
 # oked_messages MSGS REPLIES - the lines of file MSGS whose reply (the line
 # at the same place in file REPLIES) was OK, sorted.
 oked_messages() {
@@ -179,7 +151,7 @@ oked_messages() {
     [ "$(grep -c -x 'client: received "OK"' <<<"$output")" -eq 15 ]
     [ "$(grep -c -x 'client: sent "m[0-9]*"' <<<"$output")" -eq 15 ]
     wait_for "15 messages received" received_is 15
-    check_round_robin 3 15
+    check_round_robin 3 <(seq -f 'm%g' 15)
 }
 
 @test "-w 5: messages go round-robin, by content" {
@@ -188,7 +160,7 @@ oked_messages() {
     [ "$status" -eq 0 ]
     [ "$(grep -c -x 'client: received "OK"' <<<"$output")" -eq 20 ]
     wait_for "20 messages received" received_is 20
-    check_round_robin 5 20
+    check_round_robin 5 <(seq -f 'm%g' 20)
 }
 
 @test "a client holding a silent connection does not block another client" {
