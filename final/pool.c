@@ -386,11 +386,12 @@ static void settle_unfinished(struct pool *p, int i, pid_t dead)
     struct slot *s = &p->slots[i];
     struct slot_record *r = &p->records[i];
     uint64_t seq = r->msg.body.seq;
-    char text[ESCAPED_SIZE(MSG_MAX)];
 
     if (!record_unfinished(r))
         return;
     if (s->redelivered == seq) {
+        char text[ESCAPED_SIZE(MSG_MAX)];
+
         atomic_store(&r->done, seq);
         p->dropped++;
         escape(text, r->msg.body.text, r->msg.body.len);

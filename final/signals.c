@@ -43,7 +43,6 @@ static void on_signal(int sig, siginfo_t *info, void *context)
 {
     int saved = errno; /* the interrupted code may be about to read errno */
     unsigned char ev = EV_NONE;
-    ssize_t n;
 
     (void)context;
     for (size_t i = 0; i < N_HANDLED; i++) {
@@ -62,7 +61,8 @@ static void on_signal(int sig, siginfo_t *info, void *context)
      * passes of the loop to fill it. A byte that does not fit is lost
      * (EAGAIN), with its signal. */
     if (ev != EV_NONE) {
-        n = write(self_pipe[1], &ev, 1);
+        ssize_t n = write(self_pipe[1], &ev, 1);
+
         (void)n;
     }
     errno = saved;
