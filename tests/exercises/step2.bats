@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # Chapter 2's exercises: with exercise 3 solved, every queue holds at most
-# 512 bytes; with exercise 5 solved, the workers share one queue, and every
-# message still reaches exactly one worker, and every worker exits.
+# 512 bytes, and keeps its owner and mode; with exercise 5 solved, the
+# workers share one queue, and every message still reaches exactly one
+# worker, and every worker exits. Both pass on one copy that solves both.
 #   make exercise STEP=2 [DIR=path/to/your/copy]
 # They fail on the chapter as shipped: they describe the code you write.
 STAGE=${STAGE:-$BATS_TEST_DIRNAME/../../step2-msgqueue}
@@ -39,6 +40,12 @@ qbytes() {
     ipcs -q -i "$1" | sed -n 's/.*qbytes=\([0-9]*\).*/\1/p'
 }
 
+# perms QID - the queue's owner, group, creator's ids and mode, as
+# /proc/sysvipc/msg shows them: "uid gid cuid cgid mode".
+perms() {
+    awk -v id="$1" '$2 == id { print $8, $9, $10, $11, $3 }' /proc/sysvipc/msg
+}
+
 # check_clean_end N - the master exited 0 after reaping N workers that all
 # exited 0, and no queue is left.
 check_clean_end() {
@@ -59,6 +66,9 @@ check_clean_end() {
     [ "$(new_queues | wc -l)" -ge 1 ]
     for qid in $(new_queues); do
         [ "$(qbytes "$qid")" = 512 ]
+        # IPC_SET sets the owner and mode too, from the same struct: they
+        # are still the creator's, with mode 0600.
+        [ "$(perms "$qid")" = "$(id -u) $(id -g) $(id -u) $(id -g) 600" ]
     done
     touch "$GO"
     wait_exit "$MASTER"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # Chapter 5's exercises: a second stop signal during a stop ends the workers
 # at once (exercise 4): the master still reaps every worker, removes its
-# socket file and its queues, and exits, even when a worker is stuck.
+# socket file and its queues, and exits, even when a worker is stuck. The
+# first stop stays the gentle one.
 #   make exercise STEP=5 [DIR=path/to/your/copy]
 STAGE=${STAGE:-$BATS_TEST_DIRNAME/../../step5-signals}
 load ../helpers
@@ -14,16 +15,20 @@ workers_started() {
     [ "$(worker_pids "$OUT" | wc -l)" -ge "$1" ]
 }
 
-# reaped N - true once the master has logged N workers as exited.
+# reaped N - true once the master has logged N workers as reaped, however
+# they ended.
 reaped() {
-    local line="^master\[$SERVER_PID\]: worker [0-9]* exited"
+    local line="^master\[$SERVER_PID\]: worker [0-9]* \(exited\|was killed\)"
     [ "$(grep -c "$line" "$OUT")" -ge "$1" ]
 }
 
 # stop_twice FIRST SECOND - starts a pool of 3, freezes one worker with
-# SIGSTOP, stops the master with signal FIRST, waits until it has reaped
-# the two other workers (it now waits for the frozen one), then sends
-# signal SECOND. The master must then end the frozen worker and exit.
+# SIGSTOP, sends a message to each worker, and stops the master with signal
+# FIRST. The first stop is the gentle one: the two other workers take their
+# messages and the exit message, and exit 0; the master then waits for the
+# frozen one, for as long as it takes. Then signal SECOND: the master must
+# end the frozen worker (which dies of a signal, its message unhandled),
+# reap it, remove its socket file and its queues, and exit.
 stop_twice() {
     local stuck w
 
@@ -36,6 +41,11 @@ stop_twice() {
 
     kill -"$1" "$SERVER_PID"
     wait_for "the two other workers to be reaped" reaped 2
+    for w in $(worker_pids "$OUT"); do
+        [ "$w" = "$stuck" ] ||
+            grep -q -x "master\[$SERVER_PID\]: worker $w exited with status 0" "$OUT"
+    done
+    [ "$(all_received "$OUT" | wc -l)" -eq 2 ]
     running "$SERVER_PID"
     kill -"$2" "$SERVER_PID"
     wait_exit "$SERVER_PID"
@@ -46,6 +56,7 @@ stop_twice() {
     grep -q -x \
         "master\[$SERVER_PID\]: worker $stuck was killed by signal [0-9]* (.*)" \
         "$OUT"
+    [ "$(all_received "$OUT" | wc -l)" -eq 2 ]
     [ "$(tail -n 1 "$OUT")" = "master[$SERVER_PID]: exited" ]
     [ ! -e "$SOCK" ]
     [ -z "$(new_queues)" ]
