@@ -5,6 +5,9 @@
 #   make test          get the test tools if needed, build, run every test
 #   make demo          run the newest pool with a few clients, then stop it
 #   make bench         what each chapter's design costs (tests/bench/run)
+#   make mutate [MUTANT=name]
+#                      plant each bug of tests/mutants/ in a copy, one at a
+#                      time, and check that a test catches it (tests/mutate)
 #   make diff-step3    what chapter 3 changes in chapter 2
 #   make check STEP=3 DIR=path/to/your/copy
 #                      chapter 3's tests against your own version of it
@@ -52,6 +55,11 @@ test: all
 
 demo: all
 	@tests/demo
+
+# Mutation testing: every mutant must be caught (tests/README.md).
+mutate:
+	@tests/ensure-tools
+	@tests/mutate $(MUTANT)
 
 bench: all
 	@tests/bench/run
@@ -135,4 +143,4 @@ clean:
 	@$(MAKE) -s -C tests/fuzz clean
 	@$(MAKE) -s -C tests/chaos clean
 
-.PHONY: all test check exercise strace-final demo bench format format-check lint valgrind fuzz chaos clean diff-final $(PRESENT) $(SHORT)
+.PHONY: all test check exercise strace-final demo bench mutate format format-check lint valgrind fuzz chaos clean diff-final $(PRESENT) $(SHORT)

@@ -60,7 +60,7 @@ count_lines() {
 }
 
 @test "20 workers killed under pipelined load: every OK'd message is handled at least once" {
-    local i kills=0 victim workers
+    local i kills=0 victim workers alive_at
     start_server "$STAGE/server" -w 3 -s "$SOCK" --work-ms 1
     # Four clients, each 40 bursts of 50 lines a tenth of a second apart,
     # so that the load goes on while workers die. tee keeps each input:
@@ -74,11 +74,18 @@ count_lines() {
         CLIENTS+=($!)
     done
     wait_for "the first message" has_line 'received "c'
+    alive_at=$SECONDS
     while [ "$kills" -lt 20 ]; do
         workers=($(live_workers))
         if [ "${#workers[@]}" -gt 0 ]; then
+            alive_at=$SECONDS
             victim=${workers[RANDOM % ${#workers[@]}]}
             kill -KILL "$victim" 2>/dev/null && kills=$((kills + 1))
+        elif [ $((SECONDS - alive_at)) -gt "$DEADLINE" ]; then
+            # A pool that does not restart its workers fails here, on the
+            # clock (one look at /proc can take long on a busy machine).
+            echo "no worker alive for ${DEADLINE}s after $kills kills" >&2
+            false
         fi
         sleep 0.1
     done

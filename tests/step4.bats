@@ -163,6 +163,19 @@ oked_messages() {
     check_round_robin 5 <(seq -f 'm%g' 20)
 }
 
+@test "-w 3: one message from each of 9 clients: round-robin across connections" {
+    local i
+
+    serve -w 3
+    for i in $(seq 9); do
+        run timeout "$DEADLINE" "$STAGE/client" -s "$SOCK" "m$i"
+        [ "$status" -eq 0 ]
+        [ "${lines[1]}" = 'client: received "OK"' ]
+    done
+    wait_for "9 messages received" received_is 9
+    check_round_robin 3 9
+}
+
 @test "a client holding a silent connection does not block another client" {
     local hold=$BATS_TEST_TMPDIR/hold idle writer
 
@@ -341,6 +354,11 @@ oked_messages() {
     wait_for "the master to stop reading" read_nothing_more "$SERVER_PID"
     [ "$(bytes_read "$SERVER_PID")" -lt 1000000 ]
     running "$sender"
+    # The flood is held back, not the master: with the sender's socket
+    # full, a master that wrote to it and waited would answer nobody now.
+    run timeout "$DEADLINE" "$STAGE/client" -s "$SOCK" after
+    [ "$status" -le 1 ]
+    [[ "${lines[1]}" =~ ^client:\ received\ \"(OK|BUSY)\"$ ]]
 }
 
 @test "1,100 connections at once do not crash the server" {
