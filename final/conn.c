@@ -50,11 +50,6 @@ void conn_close(struct conn *c)
     free(c);
 }
 
-int conn_fd(const struct conn *c)
-{
-    return c->fd;
-}
-
 bool conn_wants_read(const struct conn *c)
 {
     /* Read only once every message read so far has its reply queued. */

@@ -24,8 +24,6 @@ struct conn *conn_open(int fd);
 /* Closes the socket and frees the connection. */
 void conn_close(struct conn *c);
 
-int conn_fd(const struct conn *c);
-
 /* What select() should watch this connection for. */
 bool conn_wants_read(const struct conn *c);
 bool conn_wants_write(const struct conn *c);

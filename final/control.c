@@ -8,7 +8,7 @@
 #include "pool.h"
 
 /* Asks the first running worker from slot I on to leave. It leaves once
- * its queue is empty; its slot, still wanted, gets a new worker at once
+ * it comes to its exit order; its slot, still wanted, gets a new worker at once
  * (slot.c), and pool_reload_continue() moves on to the next slot. Slots
  * with no worker, or whose worker is leaving already, get a new one anyway. */
 static void reload_from(struct pool *p, int i)
@@ -68,8 +68,12 @@ void pool_grow(struct pool *p)
             p->count--;
             return;
         }
-        log_line("added slot %d (worker %ld); %d workers", i,
-                 (long)p->slots[i].pid, p->count);
+        if (p->slots[i].pid != 0)
+            log_line("added slot %d (worker %ld); %d workers", i,
+                     (long)p->slots[i].pid, p->count);
+        else /* fork() failed: it is tried again (slot.c, DO_RETRY) */
+            log_line("added slot %d (its worker starts later); %d workers", i,
+                     p->count);
         return;
     }
     /* Still retiring: its queue is in use, and its worker, if it has one,
@@ -87,7 +91,8 @@ void pool_shrink(struct pool *p)
         return;
     }
     i = --p->count;
-    /* Its worker leaves once the queue is empty, and then the queue goes
+    /* Its worker leaves when it comes to its exit order, and the queue goes
+     * once it is empty
      * (slot.c). The cursor needs nothing: next_slot() takes it modulo. */
     log_line("retiring slot %d (worker %ld); %d workers", i,
              (long)p->slots[i].pid, p->count);

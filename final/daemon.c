@@ -166,15 +166,55 @@ static struct flock whole_file(void)
     return fl;
 }
 
+/* Opens the pidfile PATH with FLAGS. A pidfile must be a regular file, and
+ * is never reached through a symbolic link: the master often runs as root,
+ * with its pidfile in a directory others can write to, and following a
+ * link planted there would truncate whatever file it names. O_NONBLOCK: a
+ * FIFO planted there would make open() wait for a writer for ever; it is
+ * refused below instead. Returns the descriptor, or -1 with errno set
+ * (ELOOP: a symbolic link; EINVAL: not a regular file). */
+static int open_pidfile(const char *path, int flags)
+{
+    struct stat st;
+    int fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+
+    if (fd == -1)
+        return -1;
+    if (fstat(fd, &st) == -1) {
+        int saved = errno;
+
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = EINVAL;
+        return -1;
+    }
+    return fd;
+}
+
+/* Says why open_pidfile() refused PATH. */
+static void pidfile_refused(const char *path)
+{
+    if (errno == EINVAL)
+        log_warnx("%s: not a regular file; left alone", path);
+    else if (errno == ELOOP)
+        log_warnx("%s: a symbolic link; a pidfile is never followed", path);
+    else
+        log_warn("%s", path);
+}
+
 int pidfile_check(const char *path)
 {
     struct flock fl = whole_file();
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open_pidfile(path, O_RDONLY);
 
     if (fd == -1) {
         if (errno == ENOENT)
             return 0;
-        log_warn("%s", path);
+        pidfile_refused(path);
         return -1;
     }
     /* F_GETLK: would our lock be refused, and by whom? */
@@ -212,10 +252,10 @@ static int open_locked(const char *path)
 {
     for (int tries = 0; tries < 10; tries++) {
         struct flock fl = whole_file();
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        int fd = open_pidfile(path, O_RDWR | O_CREAT);
 
         if (fd == -1) {
-            log_warn("%s", path);
+            pidfile_refused(path);
             return -1;
         }
         /* F_SETLK, not F_SETLKW: another master starting at the same

@@ -20,7 +20,8 @@ int daemon_start(int *ready_fd);
 
 /* In the daemon, once it can serve: standard input, output and error go to
  * /dev/null, and the working directory to "/", so the daemon keeps no
- * terminal and no file system busy. *DIR_FD gets the old directory, for
+ * terminal and keeps no mount point busy as its working directory; it
+ * keeps the old directory open as *DIR_FD all the same (below), for
  * the relative paths still to be removed at the end. Returns 0, or -1. */
 int daemon_detach(int *dir_fd);
 

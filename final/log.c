@@ -3,11 +3,19 @@
  * A line is formatted into a local array and handed to write(2) at once.
  * To a file opened with O_APPEND, each write(2) goes to the end of the file
  * as it is then, so two processes never write over each other; a write
- * that is cut short (a full disk, a signal during a long write) is
- * finished by write_all() in a second write, and another process's line
- * may come between the two. To a pipe, a write of at most PIPE_BUF (4096)
- * bytes is never cut or mixed. Only a "received" line of a 1024-byte
- * message of control bytes, each escaped to four, is longer.
+ * that is cut short (a signal during a long write, a disk that fills up)
+ * is finished by write_all() in a second write, and another process's line
+ * may come between the two. On a full disk the rest fails too: the line
+ * stays cut, the next one is glued to it, and the error can only be
+ * reported where the log goes. To a pipe, a write of at most PIPE_BUF
+ * (4096) bytes is never cut or mixed. Only a "received" line of a
+ * 1024-byte message of control bytes, each escaped to four, is longer.
+ *
+ * Logging waits: a log reader that stops reading (a pipe to a pager that
+ * is not scrolled) stops the process that writes, master or worker, until
+ * it reads again. Production servers that must never wait give the log a
+ * buffer and a thread of its own, or drop lines; this pool keeps it
+ * simple, and says so.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -35,18 +43,21 @@ int log_open(const char *path)
 {
     /* O_APPEND: every write goes to the current end of the file, even when
      * several processes (or a log rotator) write to it. O_CLOEXEC: nothing
-     * we run would need it. */
-    int new_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+     * we run would need it. O_NONBLOCK for open() only: the log may be a
+     * FIFO to a log collector, and one with no reader would make open()
+     * wait for ever; it fails with ENXIO instead. Writes then wait, as to
+     * standard output (log.c's header says what that costs). */
+    int new_fd = open(
+        path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
 
     if (new_fd == -1)
         return -1;
+    if (fcntl(new_fd, F_SETFL, O_WRONLY | O_APPEND) == -1) {
+        close(new_fd);
+        return -1;
+    }
     out_fd = new_fd;
     return 0;
-}
-
-int log_fd(void)
-{
-    return out_fd;
 }
 
 void log_set_role(const char *role)

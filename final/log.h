@@ -19,9 +19,6 @@
  * output. Returns 0, or -1 with errno set. */
 int log_open(const char *path);
 
-/* The descriptor log lines go to (a worker keeps it; see worker.c). */
-int log_fd(void);
-
 /* "master" or "worker": the name each line starts with. */
 void log_set_role(const char *role);
 

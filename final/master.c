@@ -68,6 +68,7 @@ static void drop_conn(struct master *m, int fd)
     m->connections--;
     m->paused_until = 0; /* a descriptor is free again */
     m->refusing = false;
+    m->beyond_said = false;
     while (m->high_fd >= 0 && m->conns[m->high_fd] == NULL)
         m->high_fd--;
 }
@@ -77,9 +78,13 @@ static void add_conn(struct master *m, int fd)
     /* FD_SET() on a descriptor >= FD_SETSIZE writes past the end of the
      * fixed-size fd_set: memory corruption, not an error. Refuse it. */
     if (fd >= FD_SETSIZE) {
-        log_line("connection refused: descriptor %d is beyond FD_SETSIZE "
-                 "(%d)",
-                 fd, FD_SETSIZE);
+        /* Said once until a connection closes: a flood of clients must
+         * not become a flood of log lines. */
+        if (!m->beyond_said)
+            log_line("connection refused: descriptor %d is beyond "
+                     "FD_SETSIZE (%d)",
+                     fd, FD_SETSIZE);
+        m->beyond_said = true;
         close(fd);
         return;
     }
@@ -222,10 +227,10 @@ static void handle_signal(struct master *m, enum sig_event ev)
     case EV_TERM:
         stop(m, "SIGTERM", true);
         break;
-    case EV_HANGUP:
+    case EV_HUP_KERNEL:
         stop(m, hangup, false);
         break;
-    case EV_HUP:
+    case EV_HUP_PROCESS:
         /* From a process. The shell relays the hang-up of its terminal to
          * its jobs this way, after the kernel has taken the terminal from
          * every process of the session: no terminal, no reload. */

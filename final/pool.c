@@ -1,6 +1,6 @@
 /* pool.c - final: the pool's mechanism (SPEC 1, 4, 6).
  * Owns: the slots' queues, fork(2) and waitpid(2), round-robin, restart
- * delays, --timeout, and carrying out what slot_step() decides. What the
+ * delays, --timeout, and carrying out what slot_transition() decides. What the
  * operator's signals do with it is control.c's. */
 #define _DEFAULT_SOURCE /* strsignal() */
 
@@ -171,7 +171,7 @@ static int spawn(struct pool *p, int i)
             _exit(1);
         worker_main(&args); /* unblocks once its handlers are in place */
     }
-    signals_unblock(&old);
+    signals_restore(&old);
     if (pid == -1) {
         log_warn("fork");
         return -1;
@@ -255,7 +255,7 @@ static void send_exit(struct pool *p, int i)
 {
     struct slot *s = &p->slots[i];
 
-    if (queue_send(s->qid, MSG_EXIT, s->serial, "", 0, IPC_NOWAIT) == 0) {
+    if (queue_send(s->qid, MSG_EXIT, s->serial, "", 0) == 0) {
         pool_apply(p, i, SE_ORDER_SENT);
         return;
     }
@@ -294,7 +294,7 @@ void pool_apply(struct pool *p, int i, enum slot_event event)
 {
     struct slot *s = &p->slots[i];
     struct slot_facts f = facts_of(p, i);
-    struct slot_step step = slot_step(s->state, event, f);
+    struct slot_step step = slot_transition(s->state, event, f);
 
     s->state = step.next;
     if (step.actions & DO_REMOVE_QUEUE)
@@ -327,14 +327,14 @@ static int next_slot(struct pool *p)
     return i;
 }
 
-/* Puts a message on slot I's queue. IPC_NOWAIT: a full queue fails at once
- * with EAGAIN, so the master never sleeps on one queue while every client
+/* Puts a message on slot I's queue. A full queue fails at once with
+ * EAGAIN, so the master never sleeps on one queue while every client
  * waits, and never says OK for a message that is not on a queue. */
 static int send_data(struct pool *p, int i, const char *msg, size_t len)
 {
     uint64_t seq = p->next_seq + 1;
 
-    if (queue_send(p->slots[i].qid, MSG_DATA, seq, msg, len, IPC_NOWAIT) == 0)
+    if (queue_send(p->slots[i].qid, MSG_DATA, seq, msg, len) == 0)
         return 0;
     if (!queue_gone(errno)) {
         if (errno != EAGAIN)
@@ -343,7 +343,7 @@ static int send_data(struct pool *p, int i, const char *msg, size_t len)
     }
     if (replace_lost_queue(p, i) == -1)
         return -1;
-    return queue_send(p->slots[i].qid, MSG_DATA, seq, msg, len, IPC_NOWAIT);
+    return queue_send(p->slots[i].qid, MSG_DATA, seq, msg, len);
 }
 
 const char *pool_dispatch(struct pool *p, const char *msg, size_t len)

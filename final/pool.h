@@ -5,10 +5,9 @@
  * ngx_process.c from ngx_process_cycle.c:
  *
  *   pool.c     the mechanism: queues, fork(), waitpid(), round-robin, the
- *              restart delays, --timeout, and carrying out what slot_step()
- *              decides;
- *   control.c  the policy: what reload, scaling, stop and status do to the
- *              slots (the operator's signals, SPEC 5).
+ *              restart delays, --timeout, and carrying out what
+ * slot_transition() decides; control.c  the policy: what reload, scaling, stop
+ * and status do to the slots (the operator's signals, SPEC 5).
  */
 #ifndef POOL_H
 #define POOL_H
@@ -110,7 +109,8 @@ void pool_status(const struct pool *p, int connections); /* SIGUSR1 */
  * worker. Call after pool_reap() and pool_tick(). */
 void pool_reload_continue(struct pool *p);
 
-/* Graceful stop: every worker leaves once its queue is empty. */
+/* Graceful stop: every worker leaves when it comes to its exit order,
+ * behind everything queued before it. */
 void pool_stop(struct pool *p);
 
 /* Stop at once: SIGTERM to every worker; what is queued is abandoned. */

@@ -21,8 +21,7 @@ int queue_remove(int qid)
     return msgctl(qid, IPC_RMID, NULL);
 }
 
-int queue_send(int qid, long type, uint64_t seq, const char *text, size_t len,
-               int flags)
+int queue_send(int qid, long type, uint64_t seq, const char *text, size_t len)
 {
     struct message msg;
 
@@ -34,20 +33,20 @@ int queue_send(int qid, long type, uint64_t seq, const char *text, size_t len,
     msg.body.seq = seq;
     msg.body.len = (uint32_t)len;
     memcpy(msg.body.text, text, len);
-    /* The size counts the body only, and only the bytes in use. msgsnd() is
-     * never restarted after a signal handler, whatever SA_RESTART says
-     * (signal(7)): retry on EINTR. */
-    while (msgsnd(qid, &msg, MSG_HEADER + len, flags) == -1) {
-        if (errno != EINTR)
-            return -1;
-    }
-    return 0;
+    /* The size counts the body only, and only the bytes in use. With
+     * IPC_NOWAIT msgsnd() never sleeps, so no signal can interrupt it
+     * (EINTR is for a sleeping call). */
+    return msgsnd(qid, &msg, MSG_HEADER + len, IPC_NOWAIT);
 }
 
 int queue_receive(int qid, struct message *msg, int flags)
 {
-    /* Type 0: the first message on the queue, whatever its type. */
-    ssize_t n = msgrcv(qid, msg, sizeof msg->body, 0, flags);
+    /* Type 0: the first message on the queue, whatever its type.
+     * MSG_NOERROR: a message longer than the buffer (not one of ours) is
+     * cut to it and taken off the queue, and refused below; without it,
+     * msgrcv() would fail with E2BIG and leave it first in the queue, in
+     * the way of every message behind it, for ever. */
+    ssize_t n = msgrcv(qid, msg, sizeof msg->body, 0, flags | MSG_NOERROR);
 
     if (n == -1)
         return -1;
@@ -68,7 +67,8 @@ int queue_take_exit(int qid)
     struct message msg;
 
     /* A positive type: the first message of exactly that type. */
-    if (msgrcv(qid, &msg, sizeof msg.body, MSG_EXIT, IPC_NOWAIT) == -1)
+    if (msgrcv(qid, &msg, sizeof msg.body, MSG_EXIT,
+               IPC_NOWAIT | MSG_NOERROR) == -1)
         return -1;
     return 0;
 }

@@ -48,17 +48,16 @@ int queue_create(void);
 /* Removes queue QID and whatever is still on it. Returns 0, or -1. */
 int queue_remove(int qid);
 
-/* Puts a message of TYPE with SEQ and LEN bytes of TEXT on queue QID. With
- * FLAGS IPC_NOWAIT a full queue fails at once with EAGAIN; with 0 the call
- * sleeps until there is room. Returns 0, or -1 with errno set. */
-int queue_send(int qid, long type, uint64_t seq, const char *text, size_t len,
-               int flags);
+/* Puts a message of TYPE with SEQ and LEN bytes of TEXT on queue QID,
+ * without waiting: a full queue fails at once with EAGAIN (the master never
+ * sleeps on one queue). Returns 0, or -1 with errno set. */
+int queue_send(int qid, long type, uint64_t seq, const char *text, size_t len);
 
 /* Takes the oldest message from QID into *MSG; with FLAGS IPC_NOWAIT it
  * fails with ENOMSG when the queue is empty, with 0 it sleeps. Returns 0, or
  * -1 with errno set (EINTR: a signal came first; EIDRM: the queue was
- * removed; EBADMSG: a message that is not one of ours, which is gone from
- * the queue and must be ignored). */
+ * removed; EBADMSG: a message that is not one of ours, of any size, which
+ * is gone from the queue and must be ignored). */
 int queue_receive(int qid, struct message *msg, int flags);
 
 /* Takes the first exit order off QID, wherever it is, without waiting.

@@ -27,9 +27,8 @@ void records_destroy(struct slot_record *records, int n)
 bool record_unfinished(const struct slot_record *r)
 {
     /* After an exit order mtype is MSG_EXIT; before any message, 0. A
-     * worker killed right after msgrcv() put a message that is not ours
-     * here (queue_receive() refuses it) leaves a length that no message of
-     * ours has: that is nothing to hand on. */
+     * length beyond MSG_MAX is no message of ours (queue_receive() refuses
+     * it, but its worker may die before it can): nothing to hand on. */
     return r->msg.mtype == MSG_DATA && r->msg.body.len <= MSG_MAX &&
            r->msg.body.seq != atomic_load(&r->done);
 }

@@ -14,19 +14,22 @@
 
 /* The signals the master handles, the event each one is, and what a
  * worker does with it. A worker ignores Ctrl-C, which reaches the whole
- * process group: it leaves only when the master says so. It ignores
- * SIGTTIN and SIGTTOU, for the same reason and for one more: writing to a
- * terminal with `stty tostop` in the background, it would be stopped by
- * SIGTTOU, which the kernel does not send to a process that ignores it
- * (it lets the write through). */
+ * process group: it leaves only when the master says so. It ignores the
+ * operator's other requests, which are the master's business and reach
+ * workers too when sent to a process group or by name (`pkill -USR1
+ * server`): SIGUSR1, whose default would kill it, and SIGTTIN and SIGTTOU,
+ * for one more reason: writing to a terminal with `stty tostop` in the
+ * background, it would be stopped by SIGTTOU, which the kernel does not
+ * send to a process that ignores it (it lets the write through). SIGTERM
+ * ends it: that is how a stop at once ends the workers. */
 static const struct {
     int sig;
     enum sig_event ev;
     void (*in_worker)(int);
 } handled[] = {
-    {SIGINT, EV_INT, SIG_IGN},     {SIGTERM, EV_TERM, SIG_DFL},
-    {SIGHUP, EV_HUP, SIG_DFL},     {SIGCHLD, EV_CHILD, SIG_DFL},
-    {SIGUSR1, EV_STATUS, SIG_DFL}, {SIGTTIN, EV_GROW, SIG_IGN},
+    {SIGINT, EV_INT, SIG_IGN},         {SIGTERM, EV_TERM, SIG_DFL},
+    {SIGHUP, EV_HUP_PROCESS, SIG_DFL}, {SIGCHLD, EV_CHILD, SIG_DFL},
+    {SIGUSR1, EV_STATUS, SIG_IGN},     {SIGTTIN, EV_GROW, SIG_IGN},
     {SIGTTOU, EV_SHRINK, SIG_IGN},
 };
 #define N_HANDLED (sizeof handled / sizeof handled[0])
@@ -53,7 +56,7 @@ static void on_signal(int sig, siginfo_t *info, void *context)
         if (sig == SIGTTIN || sig == SIGTTOU)
             ev = EV_NONE;
         else if (sig == SIGHUP)
-            ev = EV_HANGUP;
+            ev = EV_HUP_KERNEL;
     }
     /* write(2) is async-signal-safe; printf() and malloc() are not. The
      * pipe holds 64 KiB (pipe(7)), one byte per signal, and the loop
@@ -201,7 +204,7 @@ int signals_block(sigset_t *old)
     return 0;
 }
 
-int signals_unblock(const sigset_t *old)
+int signals_restore(const sigset_t *old)
 {
     if (sigprocmask(SIG_SETMASK, old, NULL) == -1) {
         log_warn("sigprocmask");

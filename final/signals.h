@@ -12,15 +12,15 @@
 #include <stdbool.h>
 
 enum sig_event {
-    EV_NONE,   /* no signal is waiting */
-    EV_INT,    /* SIGINT: stop */
-    EV_TERM,   /* SIGTERM: stop */
-    EV_HUP,    /* SIGHUP sent by a process: reload, or a hang-up relayed */
-    EV_HANGUP, /* SIGHUP sent by the kernel: the terminal hung up */
-    EV_CHILD,  /* SIGCHLD: a worker ended */
-    EV_STATUS, /* SIGUSR1 */
-    EV_GROW,   /* SIGTTIN sent by a process */
-    EV_SHRINK  /* SIGTTOU sent by a process */
+    EV_NONE,        /* no signal is waiting */
+    EV_INT,         /* SIGINT: stop */
+    EV_TERM,        /* SIGTERM: stop */
+    EV_HUP_PROCESS, /* SIGHUP sent by a process: reload, or a hang-up relayed */
+    EV_HUP_KERNEL,  /* SIGHUP sent by the kernel: the terminal hung up */
+    EV_CHILD,       /* SIGCHLD: a worker ended */
+    EV_STATUS,      /* SIGUSR1 */
+    EV_GROW,        /* SIGTTIN sent by a process */
+    EV_SHRINK       /* SIGTTOU sent by a process */
 };
 
 /* Ignores SIGPIPE, creates the self-pipe and installs the handlers. From
@@ -46,7 +46,7 @@ bool signals_terminal_gone(void);
 int signals_block(sigset_t *old);
 
 /* Puts back the mask OLD saved by signals_block(). */
-int signals_unblock(const sigset_t *old);
+int signals_restore(const sigset_t *old);
 
 /* In a new worker, with signals still blocked: closes the self-pipe and
  * sets the worker's dispositions of every signal the master handles. The

@@ -2,7 +2,7 @@
  * Owns: which state follows which, and why. No system calls here. */
 #include "slot.h"
 
-static struct slot_step to(enum slot_state next, unsigned actions)
+static struct slot_step next_is(enum slot_state next, unsigned actions)
 {
     struct slot_step step = {next, actions};
 
@@ -14,13 +14,13 @@ static struct slot_step to(enum slot_state next, unsigned actions)
  * left on its order, through the restart delays after a death. Anything
  * else leaves a slot with nothing to do: its queue is empty and goes
  * (invariants 1 and 3). A stop at once starts nothing and keeps nothing. */
-static struct slot_step worker_ended(bool obeyed, struct slot_facts f)
+static struct slot_step when_worker_ends(bool obeyed, struct slot_facts f)
 {
     if (f.terminating)
-        return to(SLOT_FREE, DO_REMOVE_QUEUE);
+        return next_is(SLOT_FREE, DO_REMOVE_QUEUE);
     if (f.wanted || f.pending)
-        return to(SLOT_WAITING, obeyed ? DO_SPAWN : DO_RESTART);
-    return to(SLOT_FREE, DO_REMOVE_QUEUE);
+        return next_is(SLOT_WAITING, obeyed ? DO_SPAWN : DO_RESTART);
+    return next_is(SLOT_FREE, DO_REMOVE_QUEUE);
 }
 
 /* No worker, none started yet. */
@@ -30,28 +30,28 @@ static struct slot_step waiting(enum slot_event e, struct slot_facts f)
         /* A worker for a slot that is retiring or stopping only empties
          * the queue: its exit order goes behind what is there now. */
         if (f.terminating)
-            return to(SLOT_KILLED, DO_TERMINATE);
+            return next_is(SLOT_KILLED, DO_TERMINATE);
         if (f.wanted)
-            return to(SLOT_RUNNING, 0);
-        return to(SLOT_EXIT_DUE, DO_SEND_EXIT);
+            return next_is(SLOT_RUNNING, 0);
+        return next_is(SLOT_EXIT_DUE, DO_SEND_EXIT);
     }
     if (f.terminating) /* a stop at once: nobody will take what is left */
-        return to(SLOT_FREE, DO_REMOVE_QUEUE);
+        return next_is(SLOT_FREE, DO_REMOVE_QUEUE);
     switch (e) {
     case SE_DUE:
-        return to(SLOT_WAITING, DO_SPAWN);
+        return next_is(SLOT_WAITING, DO_SPAWN);
     case SE_START_FAILED:
-        return to(SLOT_WAITING, DO_RETRY);
+        return next_is(SLOT_WAITING, DO_RETRY);
     case SE_ASK_EXIT:
         /* Nobody to ask. The worker to come is needed only if there is
          * something for it to do. */
         if (f.wanted || f.pending)
-            return to(SLOT_WAITING, 0);
-        return to(SLOT_FREE, DO_REMOVE_QUEUE);
+            return next_is(SLOT_WAITING, 0);
+        return next_is(SLOT_FREE, DO_REMOVE_QUEUE);
     case SE_TERMINATE:
-        return to(SLOT_FREE, DO_REMOVE_QUEUE);
+        return next_is(SLOT_FREE, DO_REMOVE_QUEUE);
     default: /* there is no worker to be stuck, to send to, or to end */
-        return to(SLOT_WAITING, 0);
+        return next_is(SLOT_WAITING, 0);
     }
 }
 
@@ -62,22 +62,22 @@ static struct slot_step working(enum slot_state s, enum slot_event e,
     switch (e) {
     case SE_ASK_EXIT:
         if (s == SLOT_LEAVING) /* its order is on the queue already */
-            return to(s, 0);
-        return to(SLOT_EXIT_DUE, DO_SEND_EXIT);
+            return next_is(s, 0);
+        return next_is(SLOT_EXIT_DUE, DO_SEND_EXIT);
     case SE_ORDER_SENT:
-        return to(s == SLOT_EXIT_DUE ? SLOT_LEAVING : s, 0);
+        return next_is(s == SLOT_EXIT_DUE ? SLOT_LEAVING : s, 0);
     case SE_STUCK:
-        return to(SLOT_KILLED, DO_KILL);
+        return next_is(SLOT_KILLED, DO_KILL);
     case SE_TERMINATE:
-        return to(SLOT_KILLED, DO_TERMINATE);
+        return next_is(SLOT_KILLED, DO_TERMINATE);
     case SE_EXITED_0:
         /* A worker exits 0 on its order. Without one on the queue it went
          * away for a reason of its own: that is a death. */
-        return worker_ended(s == SLOT_LEAVING, f);
+        return when_worker_ends(s == SLOT_LEAVING, f);
     case SE_DIED:
-        return worker_ended(false, f);
+        return when_worker_ends(false, f);
     default: /* SE_DUE, SE_STARTED, SE_START_FAILED: it has a worker */
-        return to(s, 0);
+        return next_is(s, 0);
     }
 }
 
@@ -86,12 +86,12 @@ static struct slot_step working(enum slot_state s, enum slot_event e,
 static struct slot_step killed(enum slot_event e, struct slot_facts f)
 {
     if (e == SE_EXITED_0 || e == SE_DIED)
-        return worker_ended(false, f);
-    return to(SLOT_KILLED, 0);
+        return when_worker_ends(false, f);
+    return next_is(SLOT_KILLED, 0);
 }
 
-struct slot_step slot_step(enum slot_state state, enum slot_event event,
-                           struct slot_facts facts)
+struct slot_step slot_transition(enum slot_state state, enum slot_event event,
+                                 struct slot_facts facts)
 {
     switch (state) {
     case SLOT_WAITING:
@@ -103,6 +103,6 @@ struct slot_step slot_step(enum slot_state state, enum slot_event event,
     case SLOT_KILLED:
         return killed(event, facts);
     default: /* SLOT_FREE: no queue, no worker; nothing happens to it */
-        return to(SLOT_FREE, 0);
+        return next_is(SLOT_FREE, 0);
     }
 }

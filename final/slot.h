@@ -3,10 +3,10 @@
  * A slot is a queue and, most of the time, a worker that takes messages
  * from it. What the slot is doing is one of the states below; what happens
  * to it (a worker starts, is asked to leave, dies) is an event; and
- * slot_step() says, for every state and event, the next state and what the
- * pool must do about it: fork, send an exit order, kill, remove the queue.
- * slot_step() makes no system call, so that every pair can be tested alone
- * (tests/unit/test_slot.c); pool.c carries the actions out.
+ * slot_transition() says, for every state and event, the next state and what
+ * the pool must do about it: fork, send an exit order, kill, remove the queue.
+ * slot_transition() makes no system call, so that every pair can be tested
+ * alone (tests/unit/test_slot.c); pool.c carries the actions out.
  *
  * What the pool keeps true through it (README.md, "The life of a slot"):
  *
@@ -21,10 +21,13 @@
  *    worker, whatever else is happening; a message that kills two workers
  *    is dropped, with its text in the log.
  * 4. Slots 0..count-1 take new messages, and count moves by one for each
- *    SIGTTIN or SIGTTOU delivered, in the order they came, between 1 and
- *    WORKERS_MAX. (Two of one kind sent while the first is still pending
- *    are one to the kernel.) A slot beyond count keeps its queue only
- *    until it is empty.
+ *    SIGTTIN or SIGTTOU delivered, in the order they are delivered,
+ *    between 1 and WORKERS_MAX. The kernel keeps one pending signal of a
+ *    kind, delivers pending signals lowest number first (SIGTTIN before
+ *    SIGTTOU), and discards a pending SIGTTIN or SIGTTOU when SIGCONT
+ *    comes: signals sent while the master cannot take them may merge, be
+ *    reordered or be lost. A slot beyond count keeps its queue only until
+ *    it is empty.
  */
 #ifndef SLOT_H
 #define SLOT_H
@@ -45,7 +48,7 @@ enum slot_event {
     SE_DUE,          /* the time to start a worker has come */
     SE_STARTED,      /* fork() made one */
     SE_START_FAILED, /* fork() failed */
-    SE_ASK_EXIT,     /* reload, retire or stop: leave when the queue is empty
+    SE_ASK_EXIT,     /* reload, retire or stop: leave behind what is queued
                         (again, while its order still waits for room) */
     SE_ORDER_SENT,   /* the exit order is on the queue */
     SE_STUCK,        /* busy on one message for longer than --timeout */
@@ -81,7 +84,7 @@ struct slot_step {
     unsigned actions; /* enum slot_action bits */
 };
 
-struct slot_step slot_step(enum slot_state state, enum slot_event event,
-                           struct slot_facts facts);
+struct slot_step slot_transition(enum slot_state state, enum slot_event event,
+                                 struct slot_facts facts);
 
 #endif

@@ -287,17 +287,61 @@ stop_worker() {
     [ "$EXIT_STATUS" -eq 0 ]
 }
 
-@test "a worker ignores SIGINT, SIGTTIN and SIGTTOU, catches SIGHUP, and blocks nothing" {
+@test "a worker ignores SIGINT, SIGUSR1, SIGTTIN and SIGTTOU, catches SIGHUP, and blocks nothing" {
     start_server "$STAGE/server" -s "$SOCK" -w 1
     w=$(children_of "$SERVER_PID")
     mask() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$w/status"; }
     bit() { echo $((1 << ($(kill -l "$1") - 1))); }
     (((0x$(mask SigIgn) & $(bit INT)) != 0))
+    (((0x$(mask SigIgn) & $(bit USR1)) != 0))
     (((0x$(mask SigIgn) & $(bit TTIN)) != 0))
     (((0x$(mask SigIgn) & $(bit TTOU)) != 0))
     (((0x$(mask SigCgt) & $(bit HUP)) != 0))
     [ "$((0x$(mask SigBlk)))" -eq 0 ]
     stop_server INT
+}
+
+@test "SIGUSR1 to the whole process group, twice (pkill -USR1 server): a status, no worker dies, nothing dropped" {
+    start_server setsid "$STAGE/server" -s "$SOCK" -w 2 --work-ms 1500
+    printf 'important\n' >"$IN"
+    run send "$IN"
+    [ "$output" = OK ]
+    wait_for "the message to be taken" log_has 'worker\[[0-9]+\]: received "important"'
+    kill -USR1 -- "-$SERVER_PID"
+    wait_for "a status" log_has "master\\[$SERVER_PID\\]: status: 2 workers, .*"
+    kill -USR1 -- "-$SERVER_PID"
+    wait_for "a second status" eval \
+        '[ "$(log_count "master\\[$SERVER_PID\\]: status: 2 workers, .*")" -eq 2 ]'
+    stop_server INT
+    [ "$EXIT_STATUS" -eq 0 ]
+    ! grep -q -E 'killed by signal|dropping message' "$OUT" || false
+    [ "$(log_count 'worker\[[0-9]+\]: received "important"')" -eq 1 ]
+}
+
+@test "a pidfile path that is a symbolic link or a FIFO is refused, and left alone" {
+    echo secret >"$BATS_TEST_TMPDIR/victim"
+    ln -s victim "$BATS_TEST_TMPDIR/pid"
+    run timeout "$DEADLINE" "$STAGE/server" -s "$SOCK" -p "$BATS_TEST_TMPDIR/pid"
+    [ "$status" -eq 1 ]
+    [ "$output" = "server: $BATS_TEST_TMPDIR/pid: a symbolic link; a pidfile is never followed" ]
+    [ "$(cat "$BATS_TEST_TMPDIR/victim")" = secret ]
+    [ -L "$BATS_TEST_TMPDIR/pid" ]
+    rm "$BATS_TEST_TMPDIR/pid"
+    mkfifo "$BATS_TEST_TMPDIR/pid"
+    run timeout "$DEADLINE" "$STAGE/server" -d -s "$SOCK" -p "$BATS_TEST_TMPDIR/pid"
+    [ "$status" -eq 1 ] # not 124: timeout would have had to end it
+    [ "$output" = "server: $BATS_TEST_TMPDIR/pid: not a regular file; left alone" ]
+    [ -p "$BATS_TEST_TMPDIR/pid" ]
+    [ ! -e "$SOCK" ]
+    [ -z "$(new_queues)" ]
+}
+
+@test "a log path that is a FIFO with no reader: refused at once, not a hang" {
+    mkfifo "$BATS_TEST_TMPDIR/log"
+    run timeout "$DEADLINE" "$STAGE/server" -s "$SOCK" -l "$BATS_TEST_TMPDIR/log"
+    [ "$status" -eq 1 ]
+    [ "$output" = "server: $BATS_TEST_TMPDIR/log: No such device or address" ]
+    [ ! -e "$SOCK" ]
 }
 
 @test "SIGHUP to the whole process group while workers start: none dies of it" {

@@ -1,9 +1,9 @@
 /* test_dispatch.c - the final pool's error paths, proven with fake system
  * calls (-Wl,--wrap): a full queue (msgsnd EAGAIN) spills to the next slot
- * and gives BUSY only when every queue is full; EINTR is retried; a queue
- * someone removed (EIDRM) is replaced by a new one, or skipped if none can
- * be made; and fork() failing with EAGAIN at start-up is reported, not a
- * crash. Links final/pool.c and what it needs. */
+ * and gives BUSY only when every queue is full; a queue someone removed
+ * (EIDRM) is replaced by a new one, or skipped if none can be made; and
+ * fork() failing with EAGAIN at start-up is reported, not a crash. Links
+ * final/pool.c and what it needs. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdarg.h>
@@ -126,15 +126,6 @@ static void busy_only_when_every_queue_is_full(void **state)
     assert_int_equal(pool.next_seq, 0); /* nothing was queued */
 }
 
-static void eintr_is_retried(void **state)
-{
-    (void)state;
-    will_send(100, EINTR);
-    will_send(100, 0);
-    assert_string_equal(pool_dispatch(&pool, "m", 1), "OK\n");
-    assert_int_equal(pool.slots[0].dispatched, 1);
-}
-
 /* Someone removed slot 0's queue (ipcrm): the slot gets a new one, and the
  * message goes there, still in turn. */
 static void a_removed_queue_is_replaced(void **state)
@@ -201,7 +192,6 @@ int main(void)
         cmocka_unit_test_setup(round_robin_when_there_is_room, make_pool),
         cmocka_unit_test_setup(a_full_queue_spills_to_the_next_slot, make_pool),
         cmocka_unit_test_setup(busy_only_when_every_queue_is_full, make_pool),
-        cmocka_unit_test_setup(eintr_is_retried, make_pool),
         cmocka_unit_test_setup(a_removed_queue_is_replaced, make_pool),
         cmocka_unit_test_setup(a_removed_queue_is_skipped_if_none_can_be_made,
                                make_pool),

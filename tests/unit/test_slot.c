@@ -161,7 +161,7 @@ static void for_every_case(void (*check)(enum slot_state, enum slot_event,
 static void check_against_table(enum slot_state s, enum slot_event e,
                                 struct slot_facts f)
 {
-    struct slot_step want, got = slot_step(s, e, f);
+    struct slot_step want, got = slot_transition(s, e, f);
     int found = 0;
     char where[96];
 
@@ -203,7 +203,7 @@ static bool has_worker_after_event(enum slot_state s, enum slot_event e)
 static void check_invariants(enum slot_state s, enum slot_event e,
                              struct slot_facts f)
 {
-    struct slot_step got = slot_step(s, e, f);
+    struct slot_step got = slot_transition(s, e, f);
     bool worker = has_worker_after_event(s, e);
     bool at_once = f.terminating || e == SE_TERMINATE; /* a stop at once */
 
@@ -253,7 +253,7 @@ static enum slot_state walk(enum slot_state s, const enum slot_event *events,
                             size_t n, struct slot_facts f)
 {
     for (size_t i = 0; i < n; i++)
-        s = slot_step(s, events[i], f).next;
+        s = slot_transition(s, events[i], f).next;
     return s;
 }
 
@@ -265,7 +265,8 @@ static void a_reload_gives_the_slot_a_new_worker(void **state)
 
     (void)state;
     assert_int_equal(walk(RUNNING, reload, 5, f), RUNNING);
-    assert_int_equal(slot_step(LEAVING, SE_EXITED_0, f).actions, DO_SPAWN);
+    assert_int_equal(slot_transition(LEAVING, SE_EXITED_0, f).actions,
+                     DO_SPAWN);
 }
 
 /* A worker killed before it read its order: the next one takes what is
@@ -279,7 +280,7 @@ static void a_stop_outlives_a_killed_worker(void **state)
     (void)state;
     assert_int_equal(walk(RUNNING, steps, 5, f), EXIT_DUE);
     f.pending = false;
-    assert_int_equal(slot_step(LEAVING, SE_EXITED_0, f).next, FREE);
+    assert_int_equal(slot_transition(LEAVING, SE_EXITED_0, f).next, FREE);
 }
 
 int main(void)

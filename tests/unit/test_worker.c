@@ -35,7 +35,9 @@ void __wrap__exit(int status)
 
 /* Each fake msgrcv() takes a queued pointer to a message to deliver, or
  * NULL and then an errno to fail with. Like the kernel, it never copies
- * more than SIZE bytes of body: a longer message fails with E2BIG. */
+ * more than SIZE bytes of body: a longer message fails with E2BIG, or with
+ * MSG_NOERROR is cut to SIZE (and taken off the queue all the same). The
+ * message's size is its header and body.len bytes, as the sender said. */
 ssize_t __wrap_msgrcv(int qid, void *msg, size_t size, long type, int flags)
 {
     const struct message *m = mock_ptr_type(const struct message *);
@@ -43,16 +45,17 @@ ssize_t __wrap_msgrcv(int qid, void *msg, size_t size, long type, int flags)
 
     (void)qid;
     (void)type;
-    (void)flags;
     if (m == NULL) {
         errno = mock_type(int);
         return -1;
     }
     n = MSG_HEADER + m->body.len;
-    if (n > size) {
+    if (n > size && !(flags & MSG_NOERROR)) {
         errno = E2BIG;
         return -1;
     }
+    if (n > size)
+        n = size;
     memcpy(msg, m, sizeof(long) + n);
     return (ssize_t)n;
 }
@@ -158,6 +161,27 @@ static void a_message_longer_than_the_protocol_is_refused(void **state)
     assert_false(record_unfinished(&rec));       /* nor handed on */
 }
 
+/* A forged message longer than any of ours, longer than the buffer too:
+ * without MSG_NOERROR it would stay first on the queue, failing every
+ * msgrcv() with E2BIG for ever. It is taken off, refused, and the worker
+ * goes on. */
+static void
+a_message_longer_than_the_buffer_is_taken_off_and_refused(void **state)
+{
+    static struct slot_record rec;
+    static struct message forged = {.mtype = MSG_DATA};
+    struct message after = data(1, "after");
+
+    (void)state;
+    forged.body.seq = 7;
+    forged.body.len = 2000; /* the sender's size: more than the buffer */
+    will_return(__wrap_msgrcv, &forged);
+    will_return(__wrap_msgrcv, &after);
+    will_return(__wrap_msgrcv, &exit_msg);
+    assert_int_equal(run_worker(&rec), 0);
+    assert_int_equal(atomic_load(&rec.done), 1); /* "after" was handled */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -166,6 +190,8 @@ int main(void)
         cmocka_unit_test(an_unfinished_message_is_handled_first),
         cmocka_unit_test(an_exit_order_for_another_worker_is_ignored),
         cmocka_unit_test(a_message_longer_than_the_protocol_is_refused),
+        cmocka_unit_test(
+            a_message_longer_than_the_buffer_is_taken_off_and_refused),
     };
 
     return cmocka_run_group_tests_name("worker", tests, NULL, NULL);
