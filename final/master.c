@@ -68,7 +68,6 @@ static void drop_conn(struct master *m, int fd)
     m->connections--;
     m->paused_until = 0; /* a descriptor is free again */
     m->refusing = false;
-    m->beyond_said = false;
     while (m->high_fd >= 0 && m->conns[m->high_fd] == NULL)
         m->high_fd--;
 }
@@ -78,13 +77,9 @@ static void add_conn(struct master *m, int fd)
     /* FD_SET() on a descriptor >= FD_SETSIZE writes past the end of the
      * fixed-size fd_set: memory corruption, not an error. Refuse it. */
     if (fd >= FD_SETSIZE) {
-        /* Said once until a connection closes: a flood of clients must
-         * not become a flood of log lines. */
-        if (!m->beyond_said)
-            log_line("connection refused: descriptor %d is beyond "
-                     "FD_SETSIZE (%d)",
-                     fd, FD_SETSIZE);
-        m->beyond_said = true;
+        log_line("connection refused: descriptor %d is beyond FD_SETSIZE "
+                 "(%d)",
+                 fd, FD_SETSIZE);
         close(fd);
         return;
     }

@@ -23,8 +23,6 @@ struct master {
     int64_t paused_until; /* out of descriptors: not accepting until then
                              (monotonic ms), or 0 */
     bool refusing;        /* out of descriptors: refusing, said once */
-    bool beyond_said;     /* a descriptor beyond FD_SETSIZE was refused:
-                             said once until a connection closes */
     int spare_fd;         /* reserved for refusing a connection */
     int connections;      /* how many entries of conns are in use */
     int high_fd;          /* the highest of them, or -1 */
