@@ -124,3 +124,11 @@ rejected() {
 @test "step4 exercise 4: a timeout on the whole server's silence is rejected" {
     rejected step4-ex4-whole-server-quiet
 }
+
+@test "step5 exercise 4: a stop deadline counted from the start is rejected" {
+    rejected step5-ex4-deadline-from-start
+}
+
+@test "step5 exercise 4: a stop deadline that sends no SIGCONT is rejected" {
+    rejected step5-ex4-sigterm-without-sigcont
+}
