@@ -153,11 +153,23 @@ EOF2
     [ "$status" -eq 0 ]
 }
 
-# procs_in DIR - the pids of processes whose working directory is DIR.
-procs_in() {
-    local d
+# target_procs DIR - the pids of the processes a stage's target started that
+# still run: those that carry the test's mark (tagged) and run one of the
+# stage's programs, or strace or nc, which the targets start. Not every
+# process whose working directory is DIR: a reader's shell sits there, as
+# the pages tell them, and may have a server of theirs running; neither is
+# the target's. (The exe filter also leaves out this loop's own commands,
+# which carry the mark too.)
+target_procs() {
+    local top d exe
+    top=$(realpath "$1")
     for d in /proc/[0-9]*; do
-        if [ "$(readlink "$d/cwd" 2>/dev/null)" = "$1" ]; then
+        exe=$(readlink "$d/exe" 2>/dev/null) || continue
+        case $exe in
+        "$top"/* | */strace | */nc | */nc.*) ;;
+        *) continue ;;
+        esac
+        if tagged "${d#/proc/}"; then
             basename "$d"
         fi
     done
@@ -178,7 +190,7 @@ strace_target() {
     [ "$status" -eq 0 ]
     [ -n "$output" ]
     [ -z "$(new_queues)" ]
-    [ -z "$(procs_in "$dir")" ]
+    [ -z "$(target_procs "$dir")" ]
     [ "$(ls "$dir" | grep '\.sock$' || true)" = "$socks_before" ]
 }
 
