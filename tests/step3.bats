@@ -106,6 +106,33 @@ sockets_are() {
     [ "$(sockets_of "$1")" -eq "$2" ]
 }
 
+# orphan_gone PID - the orphaned worker PID has ended: no process runs with
+# that pid, or one runs that is not the test's (the kernel gave the pid to
+# another process once the worker was reaped).
+orphan_gone() {
+    ! running "$1" || ! tagged "$1"
+}
+
+# end_orphans - kills the workers in ORPHANS that still run, and waits
+# until none does. Only those: chapter 3's orphans wait for work forever,
+# but the final's see their master die and leave by themselves, and an
+# init process that reaps orphans (systemd does) has then already freed
+# their pids, which `kill` would call "No such process", or which another
+# process may have taken (so each is checked for the test's mark first).
+end_orphans() {
+    local pid
+
+    for pid in "${ORPHANS[@]}"; do
+        if ! orphan_gone "$pid"; then
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
+    for pid in "${ORPHANS[@]}"; do
+        wait_for "orphaned worker $pid to end" orphan_gone "$pid"
+    done
+    ORPHANS=()
+}
+
 # parent_of PID - PID's parent pid.
 parent_of() {
     awk '$1 == "PPid:" { print $2 }' "/proc/$1/status"
@@ -275,11 +302,7 @@ parent_of() {
     wait_for "the message received by the new server" was_received again
 
     # The first server's workers are orphans now: end them here.
-    kill -KILL "${ORPHANS[@]}"
-    for pid in "${ORPHANS[@]}"; do
-        wait_for "orphaned worker $pid to end" not_running "$pid"
-    done
-    ORPHANS=()
+    end_orphans
 }
 
 @test "the socket file is born with mode 0600, whatever the umask" {
@@ -442,9 +465,5 @@ parent_of() {
     [ -S "$SOCK" ]
 
     # End the orphans here; common_teardown removes the queues.
-    kill -KILL "${ORPHANS[@]}"
-    for pid in "${ORPHANS[@]}"; do
-        wait_for "orphaned worker $pid to end" not_running "$pid"
-    done
-    ORPHANS=()
+    end_orphans
 }
