@@ -44,8 +44,7 @@ common_setup() {
     # this mark: tagged() tells the test's processes from the machine's.
     export POOL_TEST_ID=$BATS_TEST_TMPDIR
     PRIVATE_IPC=0
-    if [ -n "${TESTS_IPC_NS:-}" ] &&
-        [ "$(readlink /proc/self/ns/ipc)" = "$TESTS_IPC_NS" ]; then
+    if ipc_ns_is_private; then
         PRIVATE_IPC=1
     fi
     QUEUES_BEFORE=$(queue_ids)
@@ -177,9 +176,11 @@ kill_tree() {
 # (/proc/sysvipc/msg has no creator's pid, only lspid and lrpid: the last
 # process to send to it and the last to receive from it), so:
 #
-#  - In an IPC namespace that tests/run made for the run (TESTS_IPC_NS),
-#    every queue is the run's, and the tests run one at a time: the queues
-#    made since a test began are its own, all of them.
+#  - In an IPC namespace of the run's own, made by tests/run
+#    (TESTS_IPC_NS) or around bats by hand (`unshare --ipc bats ...`, see
+#    ipc_ns_is_private), every queue is the run's, and the tests run one
+#    at a time: the queues made since a test began are its own, all of
+#    them.
 #  - Elsewhere, a queue made since the test began is known to be the test's
 #    when its last sender or receiver is one of the test's processes, and
 #    known to be another program's when it is a live process that is not.
@@ -188,6 +189,30 @@ kill_tree() {
 #    meanwhile by another program can fail a check: run the tests with
 #    tests/run or `unshare --ipc`), and removes only those known to be its
 #    own.
+
+# ipc_ns_is_private - true when this IPC namespace is known to be the run's
+# own: tests/run made it (TESTS_IPC_NS), or one of this shell's ancestors,
+# pid 1 included, is in another one (where its link can be read), so that
+# the namespace was made inside this session, by `unshare --ipc bats ...`
+# say. Where nothing shows it (an ancestor's link cannot be read, or the
+# run is in a PID namespace of its own whose pid 1 shares the IPC
+# namespace), it is taken for shared: the safe side, where queues are told
+# apart by pid.
+ipc_ns_is_private() {
+    local here pid=$$ ns
+
+    here=$(readlink /proc/self/ns/ipc) || return 1
+    if [ -n "${TESTS_IPC_NS:-}" ] && [ "$here" = "$TESTS_IPC_NS" ]; then
+        return 0
+    fi
+    while [ "$pid" -gt 1 ]; do
+        pid=$(awk '$1 == "PPid:" { print $2 }' "/proc/$pid/status" 2>/dev/null)
+        [ -n "$pid" ] && [ "$pid" -gt 0 ] || return 1
+        ns=$(readlink "/proc/$pid/ns/ipc" 2>/dev/null) || continue
+        [ "$ns" = "$here" ] || return 0
+    done
+    return 1
+}
 
 # The ids of every System V message queue in this IPC namespace.
 queue_ids() {
@@ -203,9 +228,11 @@ queues_since_setup() {
 }
 
 # tagged PID - true if PID carries this test's POOL_TEST_ID in its
-# environment: the test started it, or a process the test started did.
+# environment: the test started it, or a process the test started did. The
+# braces: the shell opens the file before the command's own 2>/dev/null is
+# in place, so the error for a process that has just ended would escape.
 tagged() {
-    tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null |
+    { tr '\0' '\n' <"/proc/$1/environ"; } 2>/dev/null |
         grep -q -x -F -- "POOL_TEST_ID=$POOL_TEST_ID"
 }
 
@@ -231,8 +258,8 @@ pid_is_foreign() {
 }
 
 # new_queues - the queues made since the test began, one id per line (what
-# a test counts): outside tests/run's namespace, all but those another
-# program is seen to use.
+# a test counts): outside a namespace of the run's own, all but those
+# another program is seen to use.
 new_queues() {
     local id lspid lrpid
     while read -r id lspid lrpid; do
@@ -249,7 +276,7 @@ new_queues() {
 }
 
 # remove_own_queues - removes the queues made since the test began that are
-# known to be the test's (all of them in tests/run's namespace).
+# known to be the test's (all of them in a namespace of the run's own).
 remove_own_queues() {
     local id lspid lrpid
     while read -r id lspid lrpid; do
