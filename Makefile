@@ -98,12 +98,12 @@ diff-step%:
 	if [ -z "$$cur" ] || [ "$$prev" = "$$cur" ]; then \
 	    echo "diff-step$*: no stage before step$*"; exit 2; fi; \
 	diff -ru -x '*.[od]' -x server -x client -x stdio-dup -x '*.md' \
-	    -x strace.out -x '*.log' -x '*.sock' \
+	    -x strace.out -x '*.log' -x '*.sock' -x '*.pid' \
 	    $$prev $$cur || true
 
 diff-final:
 	@diff -ru -x '*.[od]' -x server -x client -x '*.md' \
-	    -x strace.out -x '*.log' -x '*.sock' \
+	    -x strace.out -x '*.log' -x '*.sock' -x '*.pid' \
 	    step5-signals final || true
 
 C_FILES = $$(find . -name '*.[ch]' -not -path './.git/*')
