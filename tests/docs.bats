@@ -256,7 +256,7 @@ anchors_of() {
         while IFS= read -r link; do
             case $link in http://* | https://* | mailto:*) continue ;; esac
             file=${link%%#*} anchor=""
-            [[ $link == *'#'* ]] && anchor=${link#*#}
+            if [[ $link == *'#'* ]]; then anchor=${link#*#}; fi
             file=$(realpath -m "$(dirname "$page")/${file:-$(basename "$page")}")
             if [[ $file != "$REPO"/* ]] || [ ! -e "$file" ]; then
                 bad+="${page#"$REPO"/}: $link"$'\n'

@@ -110,7 +110,7 @@ sockets_are() {
 # that pid, or one runs that is not the test's (the kernel gave the pid to
 # another process once the worker was reaped).
 orphan_gone() {
-    ! running "$1" || ! tagged "$1"
+    if running "$1" && tagged "$1"; then return 1; fi
 }
 
 # end_orphans - kills the workers in ORPHANS that still run, and waits
