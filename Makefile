@@ -17,7 +17,8 @@
 #   make strace-step3  "Look inside": chapter 3's pool under strace -f
 #   make format        apply .clang-format to every C file
 #   make format-check  fail if any C file is not formatted
-#   make lint          cppcheck and clang-tidy (.clang-tidy) over every stage
+#   make lint          cppcheck and clang-tidy (.clang-tidy) over every stage,
+#                      mandoc -T lint over the final pool's manual page
 #   make valgrind      the final pool under valgrind: load, reload, stop
 #   make chaos         the final pool's promises under random signals, worker
 #                      kills and vanishing clients (tests/chaos/run): RUNS=3
@@ -114,8 +115,12 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(C_FILES)
 
-# Each stage's sources with its own directory for its headers.
+# Each stage's sources with its own directory for its headers; the final
+# pool's manual page too. -W warning: every warning and error, but not the
+# STYLE notes, among which "referenced manual not found" depends on what
+# manuals the machine has installed, not on the page.
 lint:
+	mandoc -T lint -W warning final/server.8
 	cppcheck --quiet --std=c11 --error-exitcode=1 \
 	    --enable=warning,style,performance,portability \
 	    --suppress=missingIncludeSystem $(PRESENT)

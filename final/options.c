@@ -37,6 +37,24 @@ void print_usage(FILE *out)
             WORKERS_MAX, WORKERS_DEFAULT, SOCKET_PATH_DEFAULT);
 }
 
+/* What each signal to the master does (SPEC 5), after the usage of
+ * --help only: a usage error stays the usage text alone. */
+static void print_signals(FILE *out)
+{
+    fputs("signals to the master:\n"
+          "  SIGINT, SIGTERM      graceful stop: no new clients, every queued "
+          "message handled, exit 0\n"
+          "  (the same again)     during a stop: stop at once, terminating "
+          "the workers\n"
+          "  SIGHUP               reload: replace every worker, one slot at "
+          "a time\n"
+          "  SIGUSR1              log one status line per slot, and a "
+          "summary\n"
+          "  SIGTTIN, SIGTTOU     one more / one fewer worker (never fewer "
+          "than 1)\n",
+          out);
+}
+
 /* Reads a decimal number in MIN..MAX: digits only, no sign, no spaces.
  * Returns 0, or -1 if S is not one. */
 static int parse_number(const char *s, unsigned long min, unsigned long max,
@@ -144,6 +162,8 @@ enum parse_result parse_options(int argc, char *argv[], struct options *opt,
             break;
         case 'h':
             print_usage(out);
+            fputc('\n', out);
+            print_signals(out);
             return PARSE_HELP;
         case ':': /* the option is the last argument getopt looked at */
             fprintf(err, "server: a value is needed for '%s'\n",

@@ -189,7 +189,8 @@ graceful_stop() {
 bad_usage() {
     local usage
 
-    usage=$("$STAGE/server" --help)
+    # The usage alone: --help adds the signals after a blank line.
+    usage=$("$STAGE/server" --help | sed '/^$/,$d')
     cd "$WORK"
     run --separate-stderr timeout "$DEADLINE" "$STAGE/server" -s "$SOCK" "$@"
     [ "$status" -eq 2 ]
