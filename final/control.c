@@ -2,10 +2,20 @@
  * Owns: reload one slot at a time, adding and retiring slots, the order
  * of a stop, and the status lines. Every change of a slot goes through
  * pool_apply(), so it follows the state machine of slot.h. */
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "log.h"
+#include "notify.h"
 #include "pool.h"
+
+/* "1 worker", "2 workers": the log reads as sentences (SPEC 3). */
+static const char *plural(long n)
+{
+    return n == 1 ? "" : "s";
+}
 
 /* Asks the first running worker from slot I on to leave. It leaves once
  * it comes to its exit order; its slot, still wanted, gets a new worker at once
@@ -23,6 +33,7 @@ static void reload_from(struct pool *p, int i)
     }
     p->reloading = -1;
     log_line("reload finished");
+    notify_ready(p->count);
     if (p->reload_again) {
         p->reload_again = false;
         pool_reload(p);
@@ -35,7 +46,9 @@ void pool_reload(struct pool *p)
         p->reload_again = true;
         return;
     }
-    log_line("reloading %d workers, one slot at a time", p->count);
+    log_line("reloading %d worker%s, one slot at a time", p->count,
+             plural(p->count));
+    notify_reloading(p->count);
     reload_from(p, 0);
 }
 
@@ -69,17 +82,20 @@ void pool_grow(struct pool *p)
             return;
         }
         if (p->slots[i].pid != 0)
-            log_line("added slot %d (worker %ld); %d workers", i,
-                     (long)p->slots[i].pid, p->count);
+            log_line("added slot %d (worker %ld); %d worker%s", i,
+                     (long)p->slots[i].pid, p->count, plural(p->count));
         else /* fork() failed: it is tried again (slot.c, DO_RETRY) */
-            log_line("added slot %d (its worker starts later); %d workers", i,
-                     p->count);
+            log_line("added slot %d (its worker starts later); %d worker%s", i,
+                     p->count, plural(p->count));
+        notify_status(p->count);
         return;
     }
     /* Still retiring: its queue is in use, and its worker, if it has one,
      * leaves when it comes to its exit order. Wanted again, the slot then
      * gets a new worker, which takes what was queued behind the order. */
-    log_line("added slot %d back (it was retiring); %d workers", i, p->count);
+    log_line("added slot %d back (it was retiring); %d worker%s", i, p->count,
+             plural(p->count));
+    notify_status(p->count);
 }
 
 void pool_shrink(struct pool *p)
@@ -94,29 +110,88 @@ void pool_shrink(struct pool *p)
     /* Its worker leaves when it comes to its exit order, and the queue goes
      * once it is empty
      * (slot.c). The cursor needs nothing: next_slot() takes it modulo. */
-    log_line("retiring slot %d (worker %ld); %d workers", i,
-             (long)p->slots[i].pid, p->count);
+    log_line("retiring slot %d (worker %ld); %d worker%s", i,
+             (long)p->slots[i].pid, p->count, plural(p->count));
+    notify_status(p->count);
     pool_apply(p, i, SE_ASK_EXIT);
+}
+
+/* What a slot's worker is: its pid, or, in a slot that has none (a restart
+ * delay, or fork() to be tried again), when the next one starts. */
+static void describe_worker(const struct slot *s, char *buf, size_t size)
+{
+    int64_t in_ms;
+
+    if (s->pid != 0) {
+        snprintf(buf, size, "worker %ld", (long)s->pid);
+        return;
+    }
+    in_ms = s->due_at - monotonic_ms();
+    snprintf(buf, size, "no worker (one starts in %lld ms)",
+             (long long)(in_ms > 0 ? in_ms : 0));
+}
+
+/* Appends formatted text to the string in BUF (SIZE bytes in all). */
+__attribute__((format(printf, 3, 4))) static void append(char *buf, size_t size,
+                                                         const char *fmt, ...)
+{
+    size_t used = strlen(buf);
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf + used, size - used, fmt, ap);
+    va_end(ap);
 }
 
 void pool_status(const struct pool *p, int connections)
 {
+    int workers = 0, retiring = 0, waiting = 0;
+    long queued_total = 0;
+    char parts[160] = "";
+
     for (int i = 0; i < p->high; i++) {
         const struct slot *s = &p->slots[i];
+        long queued;
+        char who[64];
 
         if (s->state == SLOT_FREE)
             continue;
-        log_line("status: slot %d, worker %ld, %lu dispatched, %ld queued, "
-                 "%u restarts%s",
-                 i, (long)s->pid, s->dispatched, pool_queued(p, i), s->restarts,
-                 i >= p->count ? ", retiring" : "");
+        queued = pool_queued(p, i);
+        if (queued > 0)
+            queued_total += queued;
+        if (s->pid != 0) {
+            workers++;
+            retiring += i >= p->count;
+        } else {
+            waiting++;
+        }
+        describe_worker(s, who, sizeof who);
+        log_line("status: slot %d, %s, %lu dispatched, %ld queued, "
+                 "%u restart%s%s",
+                 i, who, s->dispatched, queued, s->restarts,
+                 plural(s->restarts), i >= p->count ? ", retiring" : "");
     }
+    /* The workers that live, not the slots that want one: a slot waiting
+     * out a restart delay has none, a retiring one still has its own. */
+    if (retiring > 0)
+        append(parts, sizeof parts, ", %d retiring", retiring);
+    if (waiting > 0)
+        append(parts, sizeof parts, ", %d slot%s with no worker yet", waiting,
+               plural(waiting));
+    /* During a stop, what the workers have left to do before the master
+     * can exit. msg_qnum cannot tell data from the exit orders behind it,
+     * so the line says they are counted. */
+    if (p->phase == POOL_STOPPING)
+        append(parts, sizeof parts,
+               ", stopping with %ld still queued (exit orders included)",
+               queued_total);
+    else if (p->phase == POOL_TERMINATING)
+        append(parts, sizeof parts, ", terminating");
     /* next_seq counts every message ever queued, also by retired slots. */
-    log_line("status: %d worker%s, %llu dispatched, %lu dropped, "
+    log_line("status: %d worker%s%s, %llu dispatched, %lu dropped, "
              "%d connection%s",
-             p->count, p->count == 1 ? "" : "s",
-             (unsigned long long)p->next_seq, p->dropped, connections,
-             connections == 1 ? "" : "s");
+             workers, plural(workers), parts, (unsigned long long)p->next_seq,
+             p->dropped, connections, plural(connections));
 }
 
 void pool_stop(struct pool *p)

@@ -13,6 +13,7 @@
 #include "listener.h"
 #include "log.h"
 #include "master.h"
+#include "notify.h"
 #include "signals.h"
 
 /* In a new worker: closes what the master holds open. A worker holding the
@@ -174,6 +175,7 @@ static void begin_stop(struct master *m, const char *why)
 {
     log_line("stopping on %s", why);
     log_line("event loop stopped");
+    notify_stopping();
     /* First the socket file: from now on a client finds no server there,
      * rather than waiting in a backlog that nobody will read. */
     close(m->listener);
@@ -209,7 +211,7 @@ static void stop(struct master *m, const char *why, bool again_ends_it)
 static void handle_signal(struct master *m, enum sig_event ev)
 {
     static const char hangup[] = "SIGHUP (the terminal hung up)";
-    /* Reload, status and scaling make no sense during a stop. */
+    /* Reload and scaling make no sense during a stop. */
     bool running = m->pool.phase == POOL_RUNNING;
 
     switch (ev) {
@@ -234,9 +236,8 @@ static void handle_signal(struct master *m, enum sig_event ev)
         else if (running)
             pool_reload(&m->pool);
         break;
-    case EV_STATUS:
-        if (running)
-            pool_status(&m->pool, m->connections);
+    case EV_STATUS: /* during a stop too: what is left to drain */
+        pool_status(&m->pool, m->connections);
         break;
     case EV_GROW:
         if (running)
@@ -348,6 +349,7 @@ int master_run(struct master *m)
     } else {
         log_line("event loop started");
         daemon_ready(&m->ready_fd);
+        notify_ready(m->pool.count);
     }
     while (!pool_finished(&m->pool)) {
         fd_set rd, wr;

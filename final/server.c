@@ -19,6 +19,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "master.h"
+#include "notify.h"
 #include "options.h"
 #include "signals.h"
 
@@ -51,6 +52,7 @@ int main(int argc, char *argv[])
     /* From here on, in the daemon if -d: the pid is the master's for good. */
     if (opt.daemon && daemon_start(&ready_fd) == -1)
         return EXIT_FAILURE;
+    notify_init();
     if (signals_init() == -1)
         return EXIT_FAILURE;
     if (opt.pidfile != NULL && pidfile_write(opt.pidfile) == -1)
