@@ -1,0 +1,349 @@
+#!/usr/bin/env bats
+# final-operator.bats - the final pool as an operator meets it: --help names
+# the signals, and SPEC.md, --help and the manual page (final/server.8)
+# list the same options and signals; systemd's readiness datagrams on
+# NOTIFY_SOCKET (SPEC 8), received here by a socket of the test's own
+# (socat), a path or an abstract @name; and a log that reads right:
+# plurals, a status summary that counts live workers, and a status during
+# a stop that says what is left to drain.
+#
+#   unshare --ipc bats tests/final-operator.bats
+#   STAGE=/some/copy bats tests/final-operator.bats    (test a modified copy)
+
+STAGE=${STAGE:-$BATS_TEST_DIRNAME/../final}
+STAGE=$(cd "$STAGE" && pwd -P)
+
+load helpers
+
+bats_require_minimum_version 1.5.0
+
+setup_file() { build_stage "$STAGE"; }
+
+setup() {
+    common_setup
+    NSOCK=$BATS_TEST_TMPDIR/notify.sock
+    NOUT=$BATS_TEST_TMPDIR/notify.out
+    TRACE=$BATS_TEST_TMPDIR/strace.out
+    MASTER=
+}
+
+teardown() {
+    # Under strace, the master is strace's child: stop it first, by pid,
+    # so that it forks no new worker while common_teardown kills the tree.
+    if [ -n "$MASTER" ]; then
+        kill -STOP "$MASTER" 2>/dev/null || true
+    fi
+    common_teardown
+}
+
+log_has() {
+    grep -q -x -E -- "$1" "$OUT"
+}
+
+log_count() {
+    grep -c -x -E -- "$1" "$OUT" || true
+}
+
+# --- the lists of options and signals --------------------------------------
+
+SPEC=$BATS_TEST_DIRNAME/../final/SPEC.md
+MAN=$BATS_TEST_DIRNAME/../final/server.8
+
+# The option lines of a usage text: "  -w, --workers N ..." and
+# "      --work-ms MS ...".
+usage_lines() {
+    grep -E '^ +(-[a-z], )?--[a-z]' || true
+}
+
+# The long option each usage line names first, one a line, sorted.
+long_options() {
+    usage_lines | sed -E 's/^ +(-[a-z], )?(--[a-z-]+).*/\2/' | sort
+}
+
+spec_section() {
+    sed -n "/^## $1\\./,/^## /p" "$SPEC"
+}
+
+help_usage() {
+    "$STAGE/server" --help | sed '/^$/,$d'
+}
+
+help_signals() {
+    "$STAGE/server" --help | sed '1,/^signals to the master:$/d'
+}
+
+# man_section NAME - the mdoc source of one section of the manual page.
+man_section() {
+    sed -n "/^\\.Sh $1\$/,/^\\.Sh /p" "$MAN" | sed '$d'
+}
+
+man_options() {
+    man_section OPTIONS | grep '^\.It Fl' |
+        sed -E 's/.*Fl \\-([a-z\\-]+).*/--\1/; s/\\-/-/g' | sort
+}
+
+signal_names() {
+    grep -o -E 'SIG[A-Z0-9]+' | sort -u
+}
+
+@test "--help: the usage of SPEC 2 exactly, then what each signal does" {
+    run --separate-stderr "$STAGE/server" --help
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
+    [ "$(help_usage | usage_lines)" = "$(spec_section 2 | usage_lines)" ]
+    [ "$(help_signals | signal_names)" = "$(printf '%s\n' SIGHUP SIGINT SIGTERM SIGTTIN SIGTTOU SIGUSR1 | sort)" ]
+    [[ "$output" == *"SIGHUP "*"reload"* ]]
+    [[ "$output" == *"(the same again)"*"stop at once"* ]]
+}
+
+@test "bad usage: the usage alone on standard error, exit 2, no signals" {
+    run --separate-stderr "$STAGE/server" -s "$SOCK" --bogus
+    [ "$status" -eq 2 ]
+    [ -z "$output" ]
+    [[ "$stderr" == *"$(help_usage)" ]]
+    [[ "$stderr" != *SIGHUP* ]]
+}
+
+@test "SPEC, --help and the manual page list the same options and signals" {
+    local spec_opts spec_sigs
+    spec_opts=$(spec_section 2 | long_options)
+    spec_sigs=$(spec_section 5 | grep '^| ' | signal_names)
+    [ "$(echo "$spec_opts" | wc -l)" -eq 8 ]
+    [ "$(echo "$spec_sigs" | wc -l)" -eq 6 ]
+    [ "$(help_usage | long_options)" = "$spec_opts" ]
+    [ "$(man_options)" = "$spec_opts" ]
+    [ "$(help_signals | signal_names)" = "$spec_sigs" ]
+    [ "$(man_section SIGNALS | grep '^\.It' | signal_names)" = "$spec_sigs" ]
+    # One entry for each row of SPEC 5's table, "the same again" included.
+    [ "$(help_signals | grep -c '^  ')" -eq "$(spec_section 5 | grep -c '^| [`t]')" ]
+    [ "$(man_section SIGNALS | grep -c '^\.It')" -eq "$(spec_section 5 | grep -c '^| [`t]')" ]
+    for section in NAME SYNOPSIS DESCRIPTION OPTIONS SIGNALS ENVIRONMENT FILES 'EXIT STATUS' EXAMPLES 'SEE ALSO'; do
+        grep -q -x "\\.Sh $section" "$MAN"
+    done
+}
+
+# --- NOTIFY_SOCKET ---------------------------------------------------------
+
+# receive ADDRESS - a datagram socket of the test's own (a socat address:
+# UNIX-RECV:PATH or ABSTRACT-RECV:NAME) whose datagrams go to $NOUT.
+receive() {
+    socat -u "$1" STDOUT >"$NOUT" 2>&1 3>&- &
+    BG_PIDS+=("$!")
+    wait_for "socat on $1" bound "$1"
+}
+
+# bound ADDRESS - true once the socket has its name (/proc/net/unix shows
+# an abstract one with a leading @).
+bound() {
+    local name=${1#*:}
+    case $1 in
+    ABSTRACT-RECV:*) grep -q -E " @$name\$" /proc/net/unix ;;
+    *) [ -S "$name" ] ;;
+    esac
+}
+
+# notified LINE - true once a datagram brought LINE.
+notified() {
+    grep -q -x -F -- "$1" "$NOUT"
+}
+
+# start_traced NOTIFY ARGS... - the server under strace -f (listen,
+# socket and sendto calls to $TRACE), with NOTIFY_SOCKET=NOTIFY, or unset
+# if NOTIFY is empty; waits until it accepts. $MASTER is its pid.
+start_traced() {
+    local notify=$1
+    shift
+    if [ -n "$notify" ]; then
+        start_bg env NOTIFY_SOCKET="$notify" strace -f -qq -o "$TRACE" \
+            -e trace=listen,socket,sendto "$STAGE/server" -s "$SOCK" "$@"
+    else
+        start_bg env -u NOTIFY_SOCKET strace -f -qq -o "$TRACE" \
+            -e trace=listen,socket,sendto "$STAGE/server" -s "$SOCK" "$@"
+    fi
+    wait_for "the master's first line" log_has 'master\[[0-9]+\]: started'
+    MASTER=$(sed -n 's/^master\[\([0-9]*\)\]: started$/\1/p' "$OUT")
+    own_pid "$MASTER"
+    wait_for "a connection to $SOCK" nc -U -z "$SOCK"
+}
+
+# stop_master SIGNAL - SIGNAL to the master; waits for strace to end.
+stop_master() {
+    kill -"$1" "$MASTER"
+    wait_exit "$BG_PID"
+}
+
+@test "NOTIFY_SOCKET: READY=1 once the socket accepts, from the master alone" {
+    receive "UNIX-RECV:$NSOCK"
+    start_bg env NOTIFY_SOCKET="$NSOCK" strace -f -qq -o "$TRACE" \
+        -e trace=listen,socket,sendto "$STAGE/server" -s "$SOCK" -w 2
+    wait_for "READY=1" notified READY=1
+    # At once, no retry: the socket accepts when READY=1 arrives.
+    nc -U -z "$SOCK"
+    notified "STATUS=2 workers"
+    MASTER=$(sed -n 's/^master\[\([0-9]*\)\]: started$/\1/p' "$OUT")
+    [ -n "$MASTER" ]
+    stop_master INT
+    [ "$EXIT_STATUS" -eq 0 ]
+    # In the master's own calls, listen() comes before READY=1.
+    listen_at=$(grep -n -E "^$MASTER +listen\\(" "$TRACE" | cut -d: -f1)
+    ready_at=$(grep -n -E "^$MASTER +sendto\\(.*READY=1" "$TRACE" | head -n 1 | cut -d: -f1)
+    [ -n "$listen_at" ]
+    [ -n "$ready_at" ]
+    [ "$listen_at" -lt "$ready_at" ]
+    # Every datagram is the master's: no worker sends.
+    [ "$(grep -c -E '^[0-9]+ +sendto\(' "$TRACE")" -eq "$(grep -c -E "^$MASTER +sendto\\(" "$TRACE")" ]
+}
+
+@test "NOTIFY_SOCKET: SIGHUP sends RELOADING=1 with MONOTONIC_USEC, then READY=1 when the reload is done" {
+    receive "UNIX-RECV:$NSOCK"
+    start_traced "$NSOCK" -w 3
+    wait_for "READY=1" notified READY=1
+    kill -HUP "$MASTER"
+    wait_for "the reload" log_has "master\\[$MASTER\\]: reload finished"
+    wait_for "READY=1 again" eval '[ "$(grep -c -x READY=1 "$NOUT")" -eq 2 ]'
+    kill -HUP "$MASTER"
+    wait_for "the second reload" eval '[ "$(grep -c -x READY=1 "$NOUT")" -eq 3 ]'
+    stop_master INT
+    [ "$EXIT_STATUS" -eq 0 ]
+    [ "$(sed -E 's/^MONOTONIC_USEC=[1-9][0-9]*$/MONOTONIC_USEC=N/' "$NOUT")" = "$(printf '%s\n' \
+        READY=1 'STATUS=3 workers' \
+        RELOADING=1 MONOTONIC_USEC=N 'STATUS=reloading 3 workers' READY=1 'STATUS=3 workers' \
+        RELOADING=1 MONOTONIC_USEC=N 'STATUS=reloading 3 workers' READY=1 'STATUS=3 workers' \
+        STOPPING=1 'STATUS=stopping: the workers finish their queues')" ]
+    # The clock goes forward from one reload to the next.
+    mapfile -t usec < <(sed -n 's/^MONOTONIC_USEC=//p' "$NOUT")
+    [ "${usec[1]}" -gt "${usec[0]}" ]
+}
+
+@test "NOTIFY_SOCKET: STOPPING=1 when a stop begins, and nothing after it" {
+    receive "UNIX-RECV:$NSOCK"
+    start_traced "$NSOCK" -w 1 --work-ms 300
+    wait_for "READY=1" notified READY=1
+    printf 'm%d\n' 1 2 3 | timeout "$DEADLINE" nc -U -N "$SOCK" >/dev/null
+    kill -INT "$MASTER"
+    wait_for "STOPPING=1" notified STOPPING=1
+    stop_master INT
+    [ "$EXIT_STATUS" -eq 0 ]
+    [ "$(tail -n 2 "$NOUT" | head -n 1)" = STOPPING=1 ]
+}
+
+@test "NOTIFY_SOCKET: SIGTTIN and SIGTTOU send the new worker count" {
+    receive "UNIX-RECV:$NSOCK"
+    start_traced "$NSOCK" -w 1
+    wait_for "READY=1" notified READY=1
+    kill -TTIN "$MASTER"
+    wait_for "STATUS=2 workers" notified "STATUS=2 workers"
+    kill -TTOU "$MASTER"
+    wait_for "STATUS=1 worker" eval '[ "$(grep -c -x "STATUS=1 worker" "$NOUT")" -eq 2 ]'
+    stop_master INT
+    [ "$EXIT_STATUS" -eq 0 ]
+}
+
+@test "NOTIFY_SOCKET=@name: an abstract socket works too" {
+    local name
+    name=pool-notify-$$-$RANDOM$RANDOM
+    receive "ABSTRACT-RECV:$name"
+    start_traced "@$name" -w 2
+    wait_for "READY=1" notified READY=1
+    notified "STATUS=2 workers"
+    stop_master TERM
+    [ "$EXIT_STATUS" -eq 0 ]
+    notified STOPPING=1
+}
+
+@test "no NOTIFY_SOCKET: no datagram socket, nothing sent" {
+    start_traced "" -w 2
+    kill -HUP "$MASTER"
+    wait_for "the reload" log_has "master\\[$MASTER\\]: reload finished"
+    stop_master INT
+    [ "$EXIT_STATUS" -eq 0 ]
+    grep -q -E '^[0-9]+ +listen\(' "$TRACE"
+    ! grep -q -E 'SOCK_DGRAM|sendto\(' "$TRACE" || false
+}
+
+@test "a NOTIFY_SOCKET nobody listens on: one warning, and the pool serves, reloads and stops" {
+    start_traced "$BATS_TEST_TMPDIR/nobody.sock" -w 2
+    [ "$(printf 'a\nb\n' | timeout "$DEADLINE" nc -U -N "$SOCK")" = "$(printf 'OK\nOK')" ]
+    kill -HUP "$MASTER"
+    wait_for "the reload" log_has "master\\[$MASTER\\]: reload finished"
+    kill -TTIN "$MASTER"
+    wait_for "the new slot" log_has "master\\[$MASTER\\]: added slot 2 .*"
+    stop_master INT
+    [ "$EXIT_STATUS" -eq 0 ]
+    # Four datagrams tried (ready, reloading, ready, status, stopping...),
+    # one warning.
+    [ "$(grep -c -E '^[0-9]+ +sendto\(' "$TRACE")" -ge 4 ]
+    [ "$(log_count "master\\[$MASTER\\]: error: NOTIFY_SOCKET .*nobody.sock: sendto: No such file or directory")" -eq 1 ]
+    [ "$(grep -c 'error:' "$OUT")" -eq 1 ]
+}
+
+@test "a NOTIFY_SOCKET that is no absolute path or @name: one line on standard error, and the pool runs" {
+    start_traced notify.sock -w 1
+    [ "$(cat "$ERR")" = "server: NOTIFY_SOCKET 'notify.sock': not an absolute path or @name that fits a socket address; not notifying" ]
+    stop_master INT
+    [ "$EXIT_STATUS" -eq 0 ]
+    ! grep -q -E 'SOCK_DGRAM|sendto\(' "$TRACE" || false
+}
+
+# --- the log ---------------------------------------------------------------
+
+@test "plurals: 1 worker, 1 restart, reloading 1 worker" {
+    start_server "$STAGE/server" -s "$SOCK" -w 2
+    kill -TTOU "$SERVER_PID"
+    wait_for "the retirement" log_has "master\\[$SERVER_PID\\]: slot 1 retired"
+    log_has "master\\[$SERVER_PID\\]: retiring slot 1 \\(worker [0-9]+\\); 1 worker"
+    kill -HUP "$SERVER_PID"
+    wait_for "the reload" log_has "master\\[$SERVER_PID\\]: reload finished"
+    log_has "master\\[$SERVER_PID\\]: reloading 1 worker, one slot at a time"
+    worker=$(sed -n 's/.*reloaded slot 0: worker [0-9]* replaced by worker \([0-9]*\)$/\1/p' "$OUT")
+    kill -KILL "$worker"
+    wait_for "the restart" log_has "master\\[$SERVER_PID\\]: (slot 0: started worker [0-9]+ \\(restart 1\\)|restarted slot 0: .*)"
+    kill -USR1 "$SERVER_PID"
+    wait_for "the status" log_has "master\\[$SERVER_PID\\]: status: 1 worker, .*"
+    log_has "master\\[$SERVER_PID\\]: status: slot 0, worker [0-9]+, 0 dispatched, 0 queued, 1 restart"
+    log_has "master\\[$SERVER_PID\\]: status: 1 worker, 0 dispatched, 0 dropped, 0 connections"
+    kill -TTIN "$SERVER_PID"
+    wait_for "the new slot" log_has "master\\[$SERVER_PID\\]: added slot 1 .*; 2 workers"
+    stop_server INT
+    [ "$EXIT_STATUS" -eq 0 ]
+    # Nowhere a count of one with a plural noun.
+    ! grep -E '(^|[^0-9])1 [a-z]+s([^a-z]|$)' "$OUT" || false
+}
+
+@test "status while a slot waits for its next worker: the summary counts live workers and names the slot" {
+    start_server "$STAGE/server" -s "$SOCK" -w 2
+    # A worker that dies young is restarted after a delay (SPEC 6).
+    kill -KILL "$(worker_pids "$OUT" | head -n 1)"
+    wait_for "the restart delay" log_has "master\\[$SERVER_PID\\]: worker [0-9]+ \\(slot [01]\\) died [0-9]+ ms after start; restarting in [0-9]+ ms"
+    # Stopped, the master cannot start the new worker before it has read
+    # the SIGUSR1 sent meanwhile: signals come first in its loop.
+    kill -STOP "$SERVER_PID"
+    kill -USR1 "$SERVER_PID"
+    kill -CONT "$SERVER_PID"
+    wait_for "the status" log_has "master\\[$SERVER_PID\\]: status: [0-9]+ workers?, .*"
+    log_has "master\\[$SERVER_PID\\]: status: slot [01], no worker \\(one starts in [0-9]+ ms\\), 0 dispatched, 0 queued, 1 restart"
+    log_has "master\\[$SERVER_PID\\]: status: 1 worker, 1 slot with no worker yet, 0 dispatched, 0 dropped, 0 connections"
+    stop_server INT
+    [ "$EXIT_STATUS" -eq 0 ]
+}
+
+@test "SIGUSR1 during a stop: the status, with what is left to drain" {
+    start_server "$STAGE/server" -s "$SOCK" -w 2 --work-ms 400
+    printf 'd%d\n' 1 2 3 4 5 6 7 8 | timeout "$DEADLINE" nc -U -N "$SOCK" >/dev/null
+    kill -INT "$SERVER_PID"
+    wait_for "the stop" log_has "master\\[$SERVER_PID\\]: event loop stopped"
+    kill -USR1 "$SERVER_PID"
+    wait_for "the status" log_has "master\\[$SERVER_PID\\]: status: .*"
+    wait_exit "$SERVER_PID"
+    [ "$EXIT_STATUS" -eq 0 ]
+    [ "$(log_count "master\\[$SERVER_PID\\]: status: slot [01], worker [0-9]+, 4 dispatched, [0-9]+ queued, 0 restarts")" -eq 2 ]
+    summary=$(grep -E "^master\\[$SERVER_PID\\]: status: [0-9]+ workers?, " "$OUT")
+    [[ "$summary" =~ ^master\[[0-9]+\]:\ status:\ 2\ workers,\ stopping\ with\ ([0-9]+)\ still\ queued\ \(exit\ orders\ included\),\ 8\ dispatched,\ 0\ dropped,\ [01]\ connections?$ ]]
+    # 8 messages of 400 ms on 2 workers: some still queued, with the
+    # two exit orders.
+    [ "${BASH_REMATCH[1]}" -ge 3 ]
+    # The slot lines add up to the summary.
+    [ "$(sed -n -E "s/^master\\[$SERVER_PID\\]: status: slot [01], .*, ([0-9]+) queued, .*/\\1/p" "$OUT" | awk '{ n += $1 } END { print n }')" -eq "${BASH_REMATCH[1]}" ]
+    # It came during the stop, before the workers left.
+    [ "$(grep -n -E 'status: [0-9]+ workers?, ' "$OUT" | cut -d: -f1)" -lt "$(grep -n -E "^master\\[$SERVER_PID\\]: exited" "$OUT" | cut -d: -f1)" ]
+}
