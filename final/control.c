@@ -143,10 +143,29 @@ __attribute__((format(printf, 3, 4))) static void append(char *buf, size_t size,
     va_end(ap);
 }
 
+/* The messages slot I has still to handle, QUEUED of them on its queue
+ * (msg_qnum, which counts any kind): the data there, without the exit
+ * order of a worker asked to leave, which is on the queue until that
+ * worker's msgrcv() copies it into the record; and the one its worker
+ * holds, or its dead worker held, unfinished. The record may change as
+ * it is read (a worker takes its next message): the count is of that
+ * instant, for a log line, and nothing acts on it. */
+static long left_to_handle(const struct pool *p, int i, long queued)
+{
+    const struct slot_record *r = &p->records[i];
+    bool order_taken =
+        r->msg.mtype == MSG_EXIT && r->msg.body.seq == p->slots[i].serial;
+    long left = queued > 0 ? queued : 0;
+
+    if (p->slots[i].state == SLOT_LEAVING && !order_taken && left > 0)
+        left--;
+    return left + (record_unfinished(r) ? 1 : 0);
+}
+
 void pool_status(const struct pool *p, int connections)
 {
     int workers = 0, retiring = 0, waiting = 0;
-    long queued_total = 0;
+    long left = 0;
     char parts[160] = "";
 
     for (int i = 0; i < p->high; i++) {
@@ -157,8 +176,7 @@ void pool_status(const struct pool *p, int connections)
         if (s->state == SLOT_FREE)
             continue;
         queued = pool_queued(p, i);
-        if (queued > 0)
-            queued_total += queued;
+        left += left_to_handle(p, i, queued);
         if (s->pid != 0) {
             workers++;
             retiring += i >= p->count;
@@ -178,13 +196,11 @@ void pool_status(const struct pool *p, int connections)
     if (waiting > 0)
         append(parts, sizeof parts, ", %d slot%s with no worker yet", waiting,
                plural(waiting));
-    /* During a stop, what the workers have left to do before the master
-     * can exit. msg_qnum cannot tell data from the exit orders behind it,
-     * so the line says they are counted. */
+    /* During a stop: what the workers have to do before the master can
+     * exit. */
     if (p->phase == POOL_STOPPING)
-        append(parts, sizeof parts,
-               ", stopping with %ld still queued (exit orders included)",
-               queued_total);
+        append(parts, sizeof parts, ", stopping with %ld message%s left", left,
+               plural(left));
     else if (p->phase == POOL_TERMINATING)
         append(parts, sizeof parts, ", terminating");
     /* next_seq counts every message ever queued, also by retired slots. */
