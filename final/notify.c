@@ -126,7 +126,7 @@ void notify_reloading(int workers)
     } else {
         snprintf(
             state, sizeof state, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\n",
-            (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u);
+            (uint64_t)now.tv_sec * 1000000U + (uint64_t)now.tv_nsec / 1000U);
     }
     send_state(state, "reloading ", workers);
 }
