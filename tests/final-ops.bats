@@ -245,7 +245,7 @@ last_summary_line() {
     running "$new"
 
     status_of "$SERVER_PID"
-    [[ "$(last_status_line 0)" == *"status: slot 0, worker $new, 3 dispatched, "*", 1 restarts" ]]
+    [[ "$(last_status_line 0)" == *"status: slot 0, worker $new, 3 dispatched, "*", 1 restart" ]]
 
     stop_server INT
     [ "$EXIT_STATUS" -eq 0 ]
