@@ -3,7 +3,8 @@
 # the signals, and SPEC.md, --help and the manual page (final/server.8)
 # list the same options and signals; systemd's readiness datagrams on
 # NOTIFY_SOCKET (SPEC 8), received here by a socket of the test's own
-# (socat), a path or an abstract @name; and a log that reads right:
+# (socat), a path or an abstract @name, sent by the master alone (the
+# daemon with -d), as strace shows; and a log that reads right:
 # plurals, a status summary that counts live workers, and a status during
 # a stop that says what is left to drain.
 #
@@ -25,13 +26,15 @@ setup() {
     NOUT=$BATS_TEST_TMPDIR/notify.out
     TRACE=$BATS_TEST_TMPDIR/strace.out
     MASTER=
+    LIVE_MASTER= # the master until it is known to have ended
 }
 
 teardown() {
-    # Under strace, the master is strace's child: stop it first, by pid,
-    # so that it forks no new worker while common_teardown kills the tree.
-    if [ -n "$MASTER" ]; then
-        kill -STOP "$MASTER" 2>/dev/null || true
+    # Under strace the master is strace's child, and a daemon (-d) is
+    # nobody's here: kill it and its workers by its pid first, so that it
+    # forks no new worker while common_teardown kills the rest.
+    if [ -n "$LIVE_MASTER" ]; then
+        kill_tree "$LIVE_MASTER"
     fi
     common_teardown
 }
@@ -167,14 +170,17 @@ start_traced() {
     fi
     wait_for "the master's first line" log_has 'master\[[0-9]+\]: started'
     MASTER=$(sed -n 's/^master\[\([0-9]*\)\]: started$/\1/p' "$OUT")
+    LIVE_MASTER=$MASTER
     own_pid "$MASTER"
     wait_for "a connection to $SOCK" nc -U -z "$SOCK"
 }
 
-# stop_master SIGNAL - SIGNAL to the master; waits for strace to end.
+# stop_master SIGNAL - SIGNAL to the master; waits for strace to end,
+# which it does once every process it traces has ended.
 stop_master() {
     kill -"$1" "$MASTER"
     wait_exit "$BG_PID"
+    LIVE_MASTER=
 }
 
 @test "NOTIFY_SOCKET: READY=1 once the socket accepts, from the master alone" {
@@ -186,6 +192,7 @@ stop_master() {
     nc -U -z "$SOCK"
     notified "STATUS=2 workers"
     MASTER=$(sed -n 's/^master\[\([0-9]*\)\]: started$/\1/p' "$OUT")
+    LIVE_MASTER=$MASTER
     [ -n "$MASTER" ]
     stop_master INT
     [ "$EXIT_STATUS" -eq 0 ]
@@ -197,6 +204,27 @@ stop_master() {
     [ "$listen_at" -lt "$ready_at" ]
     # Every datagram is the master's: no worker sends.
     [ "$(grep -c -E '^[0-9]+ +sendto\(' "$TRACE")" -eq "$(grep -c -E "^$MASTER +sendto\\(" "$TRACE")" ]
+}
+
+@test "NOTIFY_SOCKET with -d: READY=1 and STOPPING=1 come from the daemon, the master for good" {
+    receive "UNIX-RECV:$NSOCK"
+    cd "$BATS_TEST_TMPDIR"
+    start_bg env "$NO_LSAN" NOTIFY_SOCKET="$NSOCK" strace -f -qq -o "$TRACE" \
+        -e trace=listen,socket,sendto "$STAGE/server" -d -s "$SOCK" \
+        -p server.pid -l server.log
+    wait_for "READY=1" notified READY=1
+    MASTER=$(cat server.pid)
+    LIVE_MASTER=$MASTER
+    [ -n "$MASTER" ]
+    own_pid "$MASTER"
+    nc -U -z "$SOCK"
+    stop_master TERM
+    [ "$EXIT_STATUS" -eq 0 ]
+    notified STOPPING=1
+    # Every datagram came from the daemon, the pid of the pidfile and of
+    # the log's master.
+    [ "$(grep -E '^[0-9]+ +sendto\(' "$TRACE" | cut -d' ' -f1 | sort -u)" = "$MASTER" ]
+    grep -q -x -E "master\\[$MASTER\\]: started" server.log
 }
 
 @test "NOTIFY_SOCKET: SIGHUP sends RELOADING=1 with MONOTONIC_USEC, then READY=1 when the reload is done" {
@@ -275,9 +303,9 @@ stop_master() {
     wait_for "the new slot" log_has "master\\[$MASTER\\]: added slot 2 .*"
     stop_master INT
     [ "$EXIT_STATUS" -eq 0 ]
-    # Four datagrams tried (ready, reloading, ready, status, stopping...),
+    # Five datagrams tried (READY, RELOADING, READY, STATUS, STOPPING),
     # one warning.
-    [ "$(grep -c -E '^[0-9]+ +sendto\(' "$TRACE")" -ge 4 ]
+    [ "$(grep -c -E '^[0-9]+ +sendto\(' "$TRACE")" -eq 5 ]
     [ "$(log_count "master\\[$MASTER\\]: error: NOTIFY_SOCKET .*nobody.sock: sendto: No such file or directory")" -eq 1 ]
     [ "$(grep -c 'error:' "$OUT")" -eq 1 ]
 }
