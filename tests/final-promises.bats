@@ -2,9 +2,10 @@
 # final-promises.bats - promises of final/SPEC.md that only a planted bug
 # showed untested (tests/mutants/final-*.patch, `make mutate`): the queues'
 # mode (SPEC 1), each log line in one write(2) (SPEC 3), a retiring slot in
-# the SIGUSR1 status (SPEC 5), and no client connection held by a worker
-# forked while the client is connected (SPEC 4, 6). Each test is short, so
-# that the mutants it catches are caught fast.
+# the SIGUSR1 status and two signals that come together (SPEC 5), and no
+# client connection held by a worker forked while the client is connected
+# (SPEC 4, 6). Each test is short, and the file is named first in its
+# mutants' tests, so that they are caught fast.
 #
 #   unshare --ipc bats tests/final-promises.bats
 
@@ -64,6 +65,11 @@ sockets_are() {
     [ "$(sockets_of "$1")" -eq "$2" ]
 }
 
+# stopped PID - true once PID is stopped (state T).
+stopped() {
+    [ "$(sed -n 's/.*) \(.\).*/\1/p' "/proc/$1/stat")" = T ]
+}
+
 @test "the queues have mode 0600" {
     serve -w 2
     mapfile -t ids < <(new_queues)
@@ -117,6 +123,7 @@ sockets_are() {
     log_has "master\\[$SERVER_PID\\]: status: 1 workers?, .*"
 
     kill -CONT "$retiring"
+    STOPPED=()
     wait_for "slot 1 to be retired" log_has "master\\[$SERVER_PID\\]: slot 1 retired"
     stop_server INT
     [ "$EXIT_STATUS" -eq 0 ]
@@ -146,5 +153,25 @@ sockets_are() {
     [ "$(sockets_of "$SERVER_PID")" -eq 2 ]
     stop_server INT
     [ "$EXIT_STATUS" -eq 0 ]
-    wait_exit "$IDLE_PID"
+    wait_exit "$IDLE_PID" # the stop closed its connection
+    IDLE_PID=
+}
+
+@test "two signals that come together are both handled: SIGUSR1 and SIGTERM to a stopped master" {
+    serve -w 1
+    # Stopped, the master takes neither until SIGCONT: then both handlers
+    # run (SIGUSR1 first, the lower number) before the loop looks at its
+    # self-pipe, which holds two bytes. (Not SIGTTIN: SIGCONT discards a
+    # pending SIGTTIN or SIGTTOU.)
+    kill -STOP "$SERVER_PID"
+    STOPPED+=("$SERVER_PID")
+    wait_for "the master to stop" stopped "$SERVER_PID"
+    kill -USR1 "$SERVER_PID"
+    kill -TERM "$SERVER_PID"
+    kill -CONT "$SERVER_PID"
+    STOPPED=()
+    wait_for "a status table" log_has "master\\[$SERVER_PID\\]: status: 1 workers?, .*"
+    wait_for "the stop" log_has "master\\[$SERVER_PID\\]: stopping on SIGTERM"
+    wait_exit "$SERVER_PID"
+    [ "$EXIT_STATUS" -eq 0 ]
 }
