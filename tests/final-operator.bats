@@ -268,6 +268,28 @@ stop_master() {
     [ "$(tail -n 2 "$NOUT" | head -n 1)" = STOPPING=1 ]
 }
 
+@test "NOTIFY_SOCKET: a stop during a reload ends it with STOPPING=1; READY=1 never follows" {
+    receive "UNIX-RECV:$NSOCK"
+    start_server env NOTIFY_SOCKET="$NSOCK" "$STAGE/server" -s "$SOCK" -w 1
+    wait_for "READY=1" notified READY=1
+    # Stopped, the worker cannot take its exit order: the reload is still
+    # going when the stop comes.
+    worker=$(worker_pids "$OUT")
+    kill -STOP "$worker"
+    kill -HUP "$SERVER_PID"
+    wait_for "RELOADING=1" notified RELOADING=1
+    kill -INT "$SERVER_PID"
+    wait_for "STOPPING=1" notified STOPPING=1
+    kill -CONT "$worker"
+    wait_exit "$SERVER_PID"
+    [ "$EXIT_STATUS" -eq 0 ]
+    ! log_has "master\\[$SERVER_PID\\]: reload finished" || false
+    # READY=1 at start only; the reload left by STOPPING=1, the last word.
+    [ "$(grep -c -x READY=1 "$NOUT")" -eq 1 ]
+    [ "$(grep -x -E 'READY=1|RELOADING=1|STOPPING=1' "$NOUT" | tr '\n' ' ')" = "READY=1 RELOADING=1 STOPPING=1 " ]
+    [ "$(tail -n 2 "$NOUT" | head -n 1)" = STOPPING=1 ]
+}
+
 @test "NOTIFY_SOCKET: SIGTTIN and SIGTTOU send the new worker count" {
     receive "UNIX-RECV:$NSOCK"
     start_traced "$NSOCK" -w 1
