@@ -290,6 +290,33 @@ stop_master() {
     [ "$(tail -n 2 "$NOUT" | head -n 1)" = STOPPING=1 ]
 }
 
+@test "NOTIFY_SOCKET of a manager that never reads: the master never waits, and warns once" {
+    local deaf end
+    receive "UNIX-RECV:$NSOCK"
+    # Stopped, socat reads nothing: its receive queue fills (at most
+    # net.unix.max_dgram_qlen datagrams: 10 by default, 512 where systemd
+    # sets it), and a send then fails with EAGAIN, or would wait for ever
+    # without MSG_DONTWAIT.
+    deaf=${BG_PIDS[-1]}
+    kill -STOP "$deaf"
+    start_server env NOTIFY_SOCKET="$NSOCK" "$STAGE/server" -s "$SOCK" -w 2
+    # Each SIGTTIN or SIGTTOU that changes the count sends a datagram;
+    # two of a kind may arrive as one, so no count is assumed.
+    end=$((SECONDS + DEADLINE))
+    while ! log_has "master\\[$SERVER_PID\\]: error: NOTIFY_SOCKET .*: sendto: Resource temporarily unavailable"; do
+        [ "$SECONDS" -lt "$end" ]
+        kill -TTIN "$SERVER_PID"
+        kill -TTOU "$SERVER_PID"
+    done
+    # The master still serves and answers signals.
+    [ "$(echo hello | timeout "$DEADLINE" nc -U -N "$SOCK")" = OK ]
+    kill -USR1 "$SERVER_PID"
+    wait_for "the status" log_has "master\\[$SERVER_PID\\]: status: [0-9]+ workers?, .*"
+    stop_server INT
+    [ "$EXIT_STATUS" -eq 0 ]
+    [ "$(grep -c 'error:' "$OUT")" -eq 1 ]
+}
+
 @test "NOTIFY_SOCKET: SIGTTIN and SIGTTOU send the new worker count" {
     receive "UNIX-RECV:$NSOCK"
     start_traced "$NSOCK" -w 1
