@@ -441,3 +441,27 @@ stop_master() {
     [ "$(grep -n -E 'status: [0-9]+ workers?, ' "$OUT" | cut -d: -f1)" -lt "$(grep -n -F 'received "m2"' "$OUT" | cut -d: -f1)" ]
     [ "$(all_received "$OUT" | tr '\n' ' ')" = "m1 m2 m3 m4 m5 " ]
 }
+
+@test "SIGUSR1 during a stop at once: the summary says terminating" {
+    start_server "$STAGE/server" -s "$SOCK" -w 1
+    # Stopped, the worker holds up the graceful stop until the second
+    # SIGINT comes.
+    worker=$(worker_pids "$OUT")
+    kill -STOP "$worker"
+    kill -INT "$SERVER_PID"
+    wait_for "the stop" log_has "master\\[$SERVER_PID\\]: event loop stopped"
+    # Both come while the master is stopped, and are delivered in the
+    # order of their numbers: SIGINT (2), then SIGUSR1 (10). So the status
+    # is logged before any worker is reaped.
+    kill -STOP "$SERVER_PID"
+    kill -INT "$SERVER_PID"
+    kill -USR1 "$SERVER_PID"
+    kill -CONT "$SERVER_PID"
+    wait_for "the status" log_has "master\\[$SERVER_PID\\]: status: [0-9]+ workers?, .*"
+    # Not an assertion: the master's kill may have ended it already.
+    kill -CONT "$worker" 2>/dev/null || true
+    wait_exit "$SERVER_PID"
+    [ "$EXIT_STATUS" -eq 0 ]
+    log_has "master\\[$SERVER_PID\\]: SIGINT again: terminating the workers"
+    log_has "master\\[$SERVER_PID\\]: status: 1 worker, terminating, 0 dispatched, 0 dropped, 0 connections"
+}
