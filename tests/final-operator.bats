@@ -442,6 +442,23 @@ stop_master() {
     [ "$(all_received "$OUT" | tr '\n' ' ')" = "m1 m2 m3 m4 m5 " ]
 }
 
+@test "SIGUSR1 during a stop with one message left: 1 message, in the singular" {
+    start_server "$STAGE/server" -s "$SOCK" -w 1
+    # Stopped, the worker takes neither the message nor its exit order.
+    worker=$(worker_pids "$OUT")
+    kill -STOP "$worker"
+    echo m1 | timeout "$DEADLINE" nc -U -N "$SOCK" >/dev/null
+    kill -INT "$SERVER_PID"
+    wait_for "the stop" log_has "master\\[$SERVER_PID\\]: event loop stopped"
+    kill -USR1 "$SERVER_PID"
+    wait_for "the status" log_has "master\\[$SERVER_PID\\]: status: [0-9]+ workers?, .*"
+    kill -CONT "$worker"
+    wait_exit "$SERVER_PID"
+    [ "$EXIT_STATUS" -eq 0 ]
+    log_has "master\\[$SERVER_PID\\]: status: 1 worker, stopping with 1 message left, 1 dispatched, 0 dropped, [01] connections?"
+    log_has 'worker\[[0-9]+\]: received "m1"'
+}
+
 @test "SIGUSR1 during a stop at once: the summary says terminating" {
     start_server "$STAGE/server" -s "$SOCK" -w 1
     # Stopped, the worker holds up the graceful stop until the second
