@@ -234,18 +234,26 @@ stop_master() {
     kill -HUP "$MASTER"
     wait_for "the reload" log_has "master\\[$MASTER\\]: reload finished"
     wait_for "READY=1 again" eval '[ "$(grep -c -x READY=1 "$NOUT")" -eq 2 ]'
+    # Not a wait for readiness: a known interval (sleep counts it on
+    # CLOCK_MONOTONIC) between the two reloads, for their clocks to show.
+    sleep 0.2
     kill -HUP "$MASTER"
     wait_for "the second reload" eval '[ "$(grep -c -x READY=1 "$NOUT")" -eq 3 ]'
     stop_master INT
     [ "$EXIT_STATUS" -eq 0 ]
+    uptime_usec=$(awk '{ printf "%.0f", $1 * 1000000 }' /proc/uptime)
     [ "$(sed -E 's/^MONOTONIC_USEC=[1-9][0-9]*$/MONOTONIC_USEC=N/' "$NOUT")" = "$(printf '%s\n' \
         READY=1 'STATUS=3 workers' \
         RELOADING=1 MONOTONIC_USEC=N 'STATUS=reloading 3 workers' READY=1 'STATUS=3 workers' \
         RELOADING=1 MONOTONIC_USEC=N 'STATUS=reloading 3 workers' READY=1 'STATUS=3 workers' \
         STOPPING=1 'STATUS=stopping: the workers finish their queues')" ]
-    # The clock goes forward from one reload to the next.
+    # CLOCK_MONOTONIC in microseconds: at least the 0.2 s slept between
+    # the reloads (not milliseconds, not seconds), and never beyond the
+    # time since boot, which /proc/uptime gives to 10 ms and which
+    # CLOCK_MONOTONIC never exceeds (not CLOCK_REALTIME, not nanoseconds).
     mapfile -t usec < <(sed -n 's/^MONOTONIC_USEC=//p' "$NOUT")
-    [ "${usec[1]}" -gt "${usec[0]}" ]
+    [ "$((usec[1] - usec[0]))" -ge 200000 ]
+    [ "${usec[1]}" -le "$((uptime_usec + 10000))" ]
 }
 
 @test "NOTIFY_SOCKET: STOPPING=1 when a stop begins, and nothing after it" {
@@ -258,6 +266,55 @@ stop_master() {
     stop_master INT
     [ "$EXIT_STATUS" -eq 0 ]
     [ "$(tail -n 2 "$NOUT" | head -n 1)" = STOPPING=1 ]
+}
+
+@test "NOTIFY_SOCKET: a stop during a reload ends it with STOPPING=1; READY=1 never follows" {
+    receive "UNIX-RECV:$NSOCK"
+    start_server env NOTIFY_SOCKET="$NSOCK" "$STAGE/server" -s "$SOCK" -w 1
+    wait_for "READY=1" notified READY=1
+    # Stopped, the worker cannot take its exit order: the reload is still
+    # going when the stop comes.
+    worker=$(worker_pids "$OUT")
+    kill -STOP "$worker"
+    kill -HUP "$SERVER_PID"
+    wait_for "RELOADING=1" notified RELOADING=1
+    kill -INT "$SERVER_PID"
+    wait_for "STOPPING=1" notified STOPPING=1
+    kill -CONT "$worker"
+    wait_exit "$SERVER_PID"
+    [ "$EXIT_STATUS" -eq 0 ]
+    ! log_has "master\\[$SERVER_PID\\]: reload finished" || false
+    # READY=1 at start only; the reload left by STOPPING=1, the last word.
+    [ "$(grep -c -x READY=1 "$NOUT")" -eq 1 ]
+    [ "$(grep -x -E 'READY=1|RELOADING=1|STOPPING=1' "$NOUT" | tr '\n' ' ')" = "READY=1 RELOADING=1 STOPPING=1 " ]
+    [ "$(tail -n 2 "$NOUT" | head -n 1)" = STOPPING=1 ]
+}
+
+@test "NOTIFY_SOCKET of a manager that never reads: the master never waits, and warns once" {
+    local deaf end
+    receive "UNIX-RECV:$NSOCK"
+    # Stopped, socat reads nothing: its receive queue fills (at most
+    # net.unix.max_dgram_qlen datagrams: 10 by default, 512 where systemd
+    # sets it), and a send then fails with EAGAIN, or would wait for ever
+    # without MSG_DONTWAIT.
+    deaf=${BG_PIDS[-1]}
+    kill -STOP "$deaf"
+    start_server env NOTIFY_SOCKET="$NSOCK" "$STAGE/server" -s "$SOCK" -w 2
+    # Each SIGTTIN or SIGTTOU that changes the count sends a datagram;
+    # two of a kind may arrive as one, so no count is assumed.
+    end=$((SECONDS + DEADLINE))
+    while ! log_has "master\\[$SERVER_PID\\]: error: NOTIFY_SOCKET .*: sendto: Resource temporarily unavailable"; do
+        [ "$SECONDS" -lt "$end" ]
+        kill -TTIN "$SERVER_PID"
+        kill -TTOU "$SERVER_PID"
+    done
+    # The master still serves and answers signals.
+    [ "$(echo hello | timeout "$DEADLINE" nc -U -N "$SOCK")" = OK ]
+    kill -USR1 "$SERVER_PID"
+    wait_for "the status" log_has "master\\[$SERVER_PID\\]: status: [0-9]+ workers?, .*"
+    stop_server INT
+    [ "$EXIT_STATUS" -eq 0 ]
+    [ "$(grep -c 'error:' "$OUT")" -eq 1 ]
 }
 
 @test "NOTIFY_SOCKET: SIGTTIN and SIGTTOU send the new worker count" {
@@ -383,4 +440,45 @@ stop_master() {
     # It came during the stop, before the worker handled the rest.
     [ "$(grep -n -E 'status: [0-9]+ workers?, ' "$OUT" | cut -d: -f1)" -lt "$(grep -n -F 'received "m2"' "$OUT" | cut -d: -f1)" ]
     [ "$(all_received "$OUT" | tr '\n' ' ')" = "m1 m2 m3 m4 m5 " ]
+}
+
+@test "SIGUSR1 during a stop with one message left: 1 message, in the singular" {
+    start_server "$STAGE/server" -s "$SOCK" -w 1
+    # Stopped, the worker takes neither the message nor its exit order.
+    worker=$(worker_pids "$OUT")
+    kill -STOP "$worker"
+    echo m1 | timeout "$DEADLINE" nc -U -N "$SOCK" >/dev/null
+    kill -INT "$SERVER_PID"
+    wait_for "the stop" log_has "master\\[$SERVER_PID\\]: event loop stopped"
+    kill -USR1 "$SERVER_PID"
+    wait_for "the status" log_has "master\\[$SERVER_PID\\]: status: [0-9]+ workers?, .*"
+    kill -CONT "$worker"
+    wait_exit "$SERVER_PID"
+    [ "$EXIT_STATUS" -eq 0 ]
+    log_has "master\\[$SERVER_PID\\]: status: 1 worker, stopping with 1 message left, 1 dispatched, 0 dropped, [01] connections?"
+    log_has 'worker\[[0-9]+\]: received "m1"'
+}
+
+@test "SIGUSR1 during a stop at once: the summary says terminating" {
+    start_server "$STAGE/server" -s "$SOCK" -w 1
+    # Stopped, the worker holds up the graceful stop until the second
+    # SIGINT comes.
+    worker=$(worker_pids "$OUT")
+    kill -STOP "$worker"
+    kill -INT "$SERVER_PID"
+    wait_for "the stop" log_has "master\\[$SERVER_PID\\]: event loop stopped"
+    # Both come while the master is stopped, and are delivered in the
+    # order of their numbers: SIGINT (2), then SIGUSR1 (10). So the status
+    # is logged before any worker is reaped.
+    kill -STOP "$SERVER_PID"
+    kill -INT "$SERVER_PID"
+    kill -USR1 "$SERVER_PID"
+    kill -CONT "$SERVER_PID"
+    wait_for "the status" log_has "master\\[$SERVER_PID\\]: status: [0-9]+ workers?, .*"
+    # Not an assertion: the master's kill may have ended it already.
+    kill -CONT "$worker" 2>/dev/null || true
+    wait_exit "$SERVER_PID"
+    [ "$EXIT_STATUS" -eq 0 ]
+    log_has "master\\[$SERVER_PID\\]: SIGINT again: terminating the workers"
+    log_has "master\\[$SERVER_PID\\]: status: 1 worker, terminating, 0 dispatched, 0 dropped, 0 connections"
 }
