@@ -52,9 +52,8 @@ int main(int argc, char *argv[])
     /* From here on, in the daemon if -d: the pid is the master's for good. */
     if (opt.daemon && daemon_start(&ready_fd) == -1)
         return EXIT_FAILURE;
-    /* Here, for the same reason: systemd takes readiness messages from
-     * the process it started only, and with -d that is not this one
-     * (notify.h). */
+    /* Takes NOTIFY_SOCKET out of the environment before any worker is
+     * forked, so that none inherits it (notify.h). */
     notify_init();
     if (signals_init() == -1)
         return EXIT_FAILURE;

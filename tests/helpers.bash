@@ -43,6 +43,10 @@ common_setup() {
     # Every process the test starts, and every one those start, inherits
     # this mark: tagged() tells the test's processes from the machine's.
     export POOL_TEST_ID=$BATS_TEST_TMPDIR
+    # A suite run inside a systemd service (Type=notify) would hand its
+    # NOTIFY_SOCKET to every test server, whose STOPPING=1 could then stop
+    # that service. Tests that want one set their own.
+    unset NOTIFY_SOCKET
     PRIVATE_IPC=0
     if ipc_ns_is_private; then
         PRIVATE_IPC=1
