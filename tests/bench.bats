@@ -21,9 +21,26 @@ teardown() {
     echo "$output"
     [ "$status" -eq 0 ]
     [[ "$output" == *"ceiling (3 queues and workers, no socket):"* ]]
+    [[ "$output" =~ ceiling.*spread\ [0-9]+\.\.[0-9]+\ over\ 25\ runs ]]
     [[ "$output" =~ step3-unix-socket\ +conn ]]
     [[ "$output" =~ step4-select-loop\ +pipe ]]
     [[ "$output" =~ final\ +pipe\ +1000 ]]
+    [[ "$output" =~ final\ +pipe\ +4\ .*\ [0-9]+\.\.[0-9]+ ]]
+    [[ "$output" =~ final\ pool,\ pipe\ mode.*:\ [0-9.]+\ of\ the\ ceiling ]]
     [[ "$output" == *"idle connections: master peak RSS"* ]]
+    [ -z "$(new_queues)" ]
+}
+
+@test "bench: a stage above the ceiling is an error, not a ratio over 1" {
+    # A ceiling program that claims 1 message a second: every stage beats it.
+    cat >"$BATS_TEST_TMPDIR/ceiling" <<'SH'
+#!/bin/sh
+echo "ceiling workers=3 msgs=1 mode=block secs=1.000 rate=1" >&2
+SH
+    chmod +x "$BATS_TEST_TMPDIR/ceiling"
+    BENCH_QUICK=1 BENCH_CEILING="$BATS_TEST_TMPDIR/ceiling" run "$REPO/tests/bench/run"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"bench: error: final pipe 4 came out above the ceiling"* ]]
     [ -z "$(new_queues)" ]
 }
