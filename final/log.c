@@ -36,6 +36,7 @@
 
 static int out_fd = STDOUT_FILENO;
 static const char *log_role = "master";
+static pid_t log_pid; /* 0: ask getpid() for every line */
 static const char *program = "server";
 static bool errors_as_events;
 
@@ -63,6 +64,12 @@ int log_open(const char *path)
 void log_set_role(const char *role)
 {
     log_role = role;
+    /* getpid() is a system call each time: glibc stopped caching the pid
+     * in 2.25, since a process made by a bare clone() could see its
+     * parent's. A worker writes a line per message and its pid never
+     * changes, so it asks once, here. The master keeps asking: it may
+     * still fork into a daemon after its first lines, and it writes few. */
+    log_pid = getpid();
 }
 
 void log_set_program(const char *name)
@@ -100,7 +107,8 @@ static void vlog_line(const char *fmt, va_list ap)
     int head, body;
     size_t len;
 
-    head = snprintf(line, sizeof line, "%s[%ld]: ", log_role, (long)getpid());
+    head = snprintf(line, sizeof line, "%s[%ld]: ", log_role,
+                    (long)(log_pid != 0 ? log_pid : getpid()));
     body = vsnprintf(line + head, sizeof line - (size_t)head, fmt, ap);
     if (body < 0)
         body = 0;

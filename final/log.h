@@ -19,7 +19,9 @@
  * output. Returns 0, or -1 with errno set. */
 int log_open(const char *path);
 
-/* "master" or "worker": the name each line starts with. */
+/* "master" or "worker": the name each line starts with. Called by the
+ * process whose lines they are (a worker, right after fork()): it also
+ * keeps the pid for those lines, so that they cost no getpid() each. */
 void log_set_role(const char *role);
 
 /* "server" (the default) or "client": the name error messages start with. */
