@@ -93,6 +93,7 @@ static void add_conn(struct master *m, int fd)
     /* A client usually sends its message right after connect(), before we
      * accept: read at once rather than after one more trip through
      * select(). If nothing is there yet, read() says EAGAIN. */
+    pool_new_batch(&m->pool);
     if (conn_ready(m->conns[fd], true, false, dispatch, &m->pool) == -1)
         drop_conn(m, fd);
 }
@@ -186,8 +187,10 @@ static void begin_stop(struct master *m, const char *why)
      * empty their queues: a client that is told nothing might send its
      * message again. A client that does not read them holds up nothing. */
     for (int fd = 0; fd <= m->high_fd; fd++) {
-        if (m->conns[fd] != NULL &&
-            !conn_finish(m->conns[fd], dispatch, &m->pool))
+        if (m->conns[fd] == NULL)
+            continue;
+        pool_new_batch(&m->pool);
+        if (!conn_finish(m->conns[fd], dispatch, &m->pool))
             drop_conn(m, fd);
     }
     pool_stop(&m->pool);
@@ -329,6 +332,7 @@ static void serve_clients(struct master *m, int max_fd, fd_set *rd, fd_set *wr)
         writable = FD_ISSET(fd, wr);
         if (!readable && !writable)
             continue;
+        pool_new_batch(&m->pool);
         if (m->pool.phase == POOL_RUNNING)
             rc = conn_ready(m->conns[fd], readable, writable, dispatch,
                             &m->pool);

@@ -346,10 +346,24 @@ static int send_data(struct pool *p, int i, const char *msg, size_t len)
     return queue_send(p->slots[i].qid, MSG_DATA, seq, msg, len);
 }
 
+void pool_new_batch(struct pool *p)
+{
+    p->full_len = 0;
+}
+
 const char *pool_dispatch(struct pool *p, const char *msg, size_t len)
 {
     int first = next_slot(p);
     bool full = false;
+
+    /* Every queue refused a message this long a moment ago, for an earlier
+     * message of the same read: the workers are behind, and a msgsnd() per
+     * queue for each message after it would only take CPU time from them
+     * (on a busy machine, the same cores). A queue's room is counted in
+     * bytes (msgop(2)): one that had none for LEN bytes has none for more.
+     * A shorter message is tried. */
+    if (p->full_len != 0 && len >= p->full_len)
+        return "BUSY\n";
 
     /* The next slot in turn, or if its queue is full the one after, and so
      * on: BUSY only when every queue is full. */
@@ -364,6 +378,8 @@ const char *pool_dispatch(struct pool *p, const char *msg, size_t len)
         if (errno == EAGAIN)
             full = true;
     }
+    if (full)
+        p->full_len = len;
     return full ? "BUSY\n" : "ERR cannot queue message\n";
 }
 

@@ -45,6 +45,8 @@ struct pool {
     int count;  /* slots 0..count-1 take new messages */
     int high;   /* slots 0..high-1 have been in use: the loops stop there */
     int cursor; /* round-robin position */
+    size_t full_len;   /* 0, or the length of a message every queue refused
+                          in this batch (pool_dispatch()) */
     uint64_t next_seq; /* sequence number of the next message */
     uint64_t spawned;  /* workers forked so far: the next one's serial */
     unsigned work_ms;
@@ -79,8 +81,14 @@ int pool_open_slot(struct pool *p, int i);
 void pool_apply(struct pool *p, int i, enum slot_event event);
 
 /* Puts a message on the next slot's queue, without ever waiting. Returns
- * the reply line: "OK\n", "BUSY\n" (queue full) or an "ERR ...\n". */
+ * the reply line: "OK\n", "BUSY\n" (queue full) or an "ERR ...\n". Once
+ * every queue has refused a message, the messages after it that are as
+ * long or longer get BUSY without a try, until pool_new_batch(). */
 const char *pool_dispatch(struct pool *p, const char *msg, size_t len);
+
+/* Before the messages of one read of one client: queues found full before
+ * are tried again. */
+void pool_new_batch(struct pool *p);
 
 /* Reaps every worker that has ended, and tells its slot. */
 void pool_reap(struct pool *p);

@@ -1,7 +1,8 @@
 /* test_dispatch.c - the final pool's error paths, proven with fake system
  * calls (-Wl,--wrap): a full queue (msgsnd EAGAIN) spills to the next slot
- * and gives BUSY only when every queue is full; a queue someone removed
- * (EIDRM) is replaced by a new one, or skipped if none can be made; and
+ * and gives BUSY only when every queue is full (and then, for the rest of
+ * that read, without trying again); a queue someone removed (EIDRM) is
+ * replaced by a new one, or skipped if none can be made; and
  * fork() failing with EAGAIN at start-up is reported, not a crash. Links
  * final/pool.c and what it needs. */
 #define _POSIX_C_SOURCE 200809L
@@ -126,6 +127,28 @@ static void busy_only_when_every_queue_is_full(void **state)
     assert_int_equal(pool.next_seq, 0); /* nothing was queued */
 }
 
+/* Once every queue has refused a message, the messages after it in the
+ * same read that are as long or longer get BUSY without a msgsnd() each
+ * (the fake fails the test on a call it was not told to expect); a
+ * shorter one may still fit, and is tried. The next read tries every
+ * queue again. The turn moves on all the same. */
+static void after_busy_the_same_read_tries_no_queue(void **state)
+{
+    (void)state;
+    pool_new_batch(&pool);
+    will_send(100, EAGAIN);
+    will_send(101, EAGAIN);
+    will_send(102, EAGAIN);
+    assert_string_equal(pool_dispatch(&pool, "mm", 2), "BUSY\n");
+    assert_string_equal(pool_dispatch(&pool, "mmm", 3), "BUSY\n");
+    will_send(102, 0); /* the third turn: slot 2 */
+    assert_string_equal(pool_dispatch(&pool, "m", 1), "OK\n");
+    pool_new_batch(&pool);
+    will_send(100, 0);
+    assert_string_equal(pool_dispatch(&pool, "mmm", 3), "OK\n");
+    assert_int_equal(pool.next_seq, 2);
+}
+
 /* Someone removed slot 0's queue (ipcrm): the slot gets a new one, and the
  * message goes there, still in turn. */
 static void a_removed_queue_is_replaced(void **state)
@@ -192,6 +215,8 @@ int main(void)
         cmocka_unit_test_setup(round_robin_when_there_is_room, make_pool),
         cmocka_unit_test_setup(a_full_queue_spills_to_the_next_slot, make_pool),
         cmocka_unit_test_setup(busy_only_when_every_queue_is_full, make_pool),
+        cmocka_unit_test_setup(after_busy_the_same_read_tries_no_queue,
+                               make_pool),
         cmocka_unit_test_setup(a_removed_queue_is_replaced, make_pool),
         cmocka_unit_test_setup(a_removed_queue_is_skipped_if_none_can_be_made,
                                make_pool),
