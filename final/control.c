@@ -108,7 +108,8 @@ void pool_shrink(struct pool *p)
     }
     i = --p->count;
     /* Its worker leaves when it comes to its exit order, and the queue goes
-     * once it is empty (slot.c). The cursor needs nothing: next_slot() takes it modulo. */
+     * once it is empty (slot.c). The cursor needs nothing: next_slot() takes it
+     * modulo. */
     log_line("retiring slot %d (worker %ld); %d worker%s", i,
              (long)p->slots[i].pid, p->count, plural(p->count));
     notify_status(p->count);
