@@ -150,11 +150,6 @@ notified() {
     grep -q -x -F -- "$1" "$NOUT"
 }
 
-# Under strace, LeakSanitizer (make SAN=1) cannot run and fails the
-# process: "LeakSanitizer does not work under ptrace". The other tests
-# check for leaks.
-NO_LSAN=ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-
 # start_traced NOTIFY ARGS... - the server under strace -f (listen,
 # socket and sendto calls to $TRACE), with NOTIFY_SOCKET=NOTIFY, or unset
 # if NOTIFY is empty; waits until it accepts. $MASTER is its pid.

@@ -86,7 +86,7 @@ stopped() {
 
     # -ff: a file per process, so that no write is shown cut in two by
     # another process's; -s: whole strings.
-    start_bg strace -ff -q -s 4096 -e trace=write -o "$trace" \
+    start_bg env "$NO_LSAN" strace -ff -q -s 4096 -e trace=write -o "$trace" \
         "$STAGE/server" -s "$SOCK" -w 2
     tracer=$BG_PID
     wait_for "a connection to $SOCK" nc -U -z "$SOCK"

@@ -352,3 +352,8 @@ check_round_robin() {
 sockets_of() {
     find "/proc/$1/fd" -mindepth 1 -lname 'socket:*' 2>/dev/null | wc -l
 }
+
+# Under strace, LeakSanitizer (make SAN=1) cannot run and fails the
+# process: "LeakSanitizer does not work under ptrace". The other tests
+# check for leaks.
+NO_LSAN=ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
