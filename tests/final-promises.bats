@@ -190,13 +190,15 @@ received_are() {
 
 @test "a BUSY lasts only for the read it came in: the same connection gets OK once there is room" {
     local hold=$BATS_TEST_TMPDIR/hold replies=$BATS_TEST_TMPDIR/replies
-    local line ok
+    local line ok n
 
     serve -w 1
     worker=$(slot_worker 0)
     [ -n "$worker" ]
-    # Its worker stopped, the one queue fills (16384 bytes by default):
-    # 200 lines of 100 bytes cannot all fit, so some come back BUSY.
+    # Its worker stopped, the one queue fills: it holds msgmnb bytes
+    # (16384 by default), and each line of 100 bytes takes more than 100,
+    # so some of N lines come back BUSY.
+    n=$(($(cat /proc/sys/kernel/msgmnb) / 100 + 10))
     kill -STOP "$worker"
     STOPPED+=("$worker")
     mkfifo "$hold"
@@ -204,10 +206,10 @@ received_are() {
     IDLE_PID=$!
     exec {HOLD_FD}>"$hold"
     line=$(printf 'x%.0s' $(seq 100))
-    for _ in $(seq 200); do
+    for _ in $(seq "$n"); do
         printf '%s\n' "$line"
     done >&"$HOLD_FD"
-    wait_for "200 replies" lines_are "$replies" 200
+    wait_for "$n replies" lines_are "$replies" "$n"
     grep -q -x BUSY "$replies"
     ok=$(grep -c -x OK "$replies")
     # Room again: the worker takes every OK'd line off the queue.
@@ -217,7 +219,7 @@ received_are() {
     # A later read of the same connection tries the queue again, even
     # for a line as long as the one that met it full.
     printf '%s\n' "$line" >&"$HOLD_FD"
-    wait_for "a 201st reply" lines_are "$replies" 201
+    wait_for "one more reply" lines_are "$replies" $((n + 1))
     [ "$(tail -n 1 "$replies")" = OK ]
     stop_server INT
     [ "$EXIT_STATUS" -eq 0 ]
