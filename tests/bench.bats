@@ -19,7 +19,14 @@ teardown() {
 @test "bench: a quick run prints a row per stage and mode, and cleans up" {
     BENCH_QUICK=1 run "$REPO/tests/bench/run"
     echo "$output"
-    [ "$status" -eq 0 ]
+    # Whether a stage comes out above the ceiling is a matter of speed:
+    # on a busy machine a stage near it may, by chance, in a run this
+    # short. The bench then says so and exits 1 (the next test checks
+    # that); here it must only have finished its table.
+    if [ "$status" -ne 0 ]; then
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"came out above the ceiling"* ]]
+    fi
     [[ "$output" == *"ceiling (3 queues and workers, no socket):"* ]]
     [[ "$output" =~ ceiling.*spread\ [0-9]+\.\.[0-9]+\ over\ [0-9]+\ runs ]]
     [[ "$output" =~ step3-unix-socket\ +conn ]]

@@ -4,7 +4,8 @@
 # mode (SPEC 1), each log line in one write(2) (SPEC 3), a retiring slot in
 # the SIGUSR1 status and two signals that come together (SPEC 5), and no
 # client connection held by a worker forked while the client is connected
-# (SPEC 4, 6). Each test is short, and the file is named first in its
+# (SPEC 4, 6), and a BUSY that does not outlast the read it came in
+# (SPEC 4). Each test is short, and the file is named first in its
 # mutants' tests, so that they are caught fast.
 #
 #   unshare --ipc bats tests/final-promises.bats
@@ -68,6 +69,16 @@ sockets_are() {
 # stopped PID - true once PID is stopped (state T).
 stopped() {
     [ "$(sed -n 's/.*) \(.\).*/\1/p' "/proc/$1/stat")" = T ]
+}
+
+# lines_are FILE N - true once FILE has N lines.
+lines_are() {
+    [ "$(wc -l <"$1")" -eq "$2" ]
+}
+
+# received_are N - true once the workers have logged N messages.
+received_are() {
+    [ "$(all_received "$OUT" | wc -l)" -eq "$1" ]
 }
 
 @test "the queues have mode 0600" {
@@ -174,5 +185,42 @@ stopped() {
     wait_for "a status table" log_has "master\\[$SERVER_PID\\]: status: 1 workers?, .*"
     wait_for "the stop" log_has "master\\[$SERVER_PID\\]: stopping on SIGTERM"
     wait_exit "$SERVER_PID"
+    [ "$EXIT_STATUS" -eq 0 ]
+}
+
+@test "a BUSY lasts only for the read it came in: the same connection gets OK once there is room" {
+    local hold=$BATS_TEST_TMPDIR/hold replies=$BATS_TEST_TMPDIR/replies
+    local line ok n
+
+    serve -w 1
+    worker=$(slot_worker 0)
+    [ -n "$worker" ]
+    # Its worker stopped, the one queue fills: it holds msgmnb bytes
+    # (16384 by default), and each line of 100 bytes takes more than 100,
+    # so some of N lines come back BUSY.
+    n=$(($(cat /proc/sys/kernel/msgmnb) / 100 + 10))
+    kill -STOP "$worker"
+    STOPPED+=("$worker")
+    mkfifo "$hold"
+    nc -U "$SOCK" <"$hold" >"$replies" 2>&1 3>&- &
+    IDLE_PID=$!
+    exec {HOLD_FD}>"$hold"
+    line=$(printf 'x%.0s' $(seq 100))
+    for _ in $(seq "$n"); do
+        printf '%s\n' "$line"
+    done >&"$HOLD_FD"
+    wait_for "$n replies" lines_are "$replies" "$n"
+    grep -q -x BUSY "$replies"
+    ok=$(grep -c -x OK "$replies")
+    # Room again: the worker takes every OK'd line off the queue.
+    kill -CONT "$worker"
+    STOPPED=()
+    wait_for "$ok lines received" received_are "$ok"
+    # A later read of the same connection tries the queue again, even
+    # for a line as long as the one that met it full.
+    printf '%s\n' "$line" >&"$HOLD_FD"
+    wait_for "one more reply" lines_are "$replies" $((n + 1))
+    [ "$(tail -n 1 "$replies")" = OK ]
+    stop_server INT
     [ "$EXIT_STATUS" -eq 0 ]
 }
