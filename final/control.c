@@ -222,6 +222,10 @@ void pool_stop(struct pool *p)
 void pool_terminate(struct pool *p)
 {
     p->phase = POOL_TERMINATING;
+    /* A reload in progress ends here: its next slot would otherwise get a
+     * new worker, and the service manager a READY=1, while everything
+     * stops. */
+    p->reloading = -1;
     for (int i = 0; i < p->high; i++)
         pool_apply(p, i, SE_TERMINATE);
 }

@@ -370,6 +370,8 @@ int master_run(struct master *m)
                 continue;
             log_warn("pselect");
             status = 1;
+            if (m->pool.phase == POOL_RUNNING)
+                notify_stopping();
             pool_terminate(&m->pool);
             continue;
         }

@@ -2,9 +2,9 @@
  * calls (-Wl,--wrap): a full queue (msgsnd EAGAIN) spills to the next slot
  * and gives BUSY only when every queue is full (and then, for the rest of
  * that read, without trying again); a queue someone removed (EIDRM) is
- * replaced by a new one, or skipped if none can be made; and
- * fork() failing with EAGAIN at start-up is reported, not a crash. Links
- * final/pool.c and what it needs. */
+ * replaced by a new one, or skipped if none can be made; a stop at once
+ * ends a reload; and fork() failing with EAGAIN at start-up is reported,
+ * not a crash. Links final/pool.c and what it needs. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdarg.h>
@@ -192,6 +192,18 @@ static void close_nothing(void *ctx)
     (void)ctx;
 }
 
+/* A stop at once during a reload ends the reload: pool_reload_continue()
+ * then starts no worker and says no "reload finished" (nor READY=1). */
+static void terminating_ends_a_reload(void **state)
+{
+    (void)state;
+    pool.reloading = 1;
+    pool.reload_pid = 4242;
+    pool_terminate(&pool);
+    assert_int_equal(pool.phase, POOL_TERMINATING);
+    assert_int_equal(pool.reloading, -1);
+}
+
 /* fork() failing at start-up: pool_start() says so, and no slot claims a
  * worker it does not have. */
 static void fork_failing_is_reported(void **state)
@@ -220,6 +232,7 @@ int main(void)
         cmocka_unit_test_setup(a_removed_queue_is_replaced, make_pool),
         cmocka_unit_test_setup(a_removed_queue_is_skipped_if_none_can_be_made,
                                make_pool),
+        cmocka_unit_test_setup(terminating_ends_a_reload, make_pool),
         cmocka_unit_test(fork_failing_is_reported),
     };
 
