@@ -41,15 +41,6 @@ teardown() {
     common_teardown
 }
 
-# log_has REGEX [FILE] - true if a whole line of FILE ($OUT) matches.
-log_has() {
-    grep -q -x -E -- "$1" "${2:-$OUT}"
-}
-
-log_count() {
-    grep -c -x -E -- "$1" "${2:-$OUT}" || true
-}
-
 # master_of FILE - the master's pid, from its "started" line in FILE. On a
 # terminal the line may follow the shell's prompt, and ends with \r\n.
 master_of() {

@@ -39,14 +39,6 @@ teardown() {
     common_teardown
 }
 
-log_has() {
-    grep -q -x -E -- "$1" "$OUT"
-}
-
-log_count() {
-    grep -c -x -E -- "$1" "$OUT" || true
-}
-
 # --- the lists of options and signals --------------------------------------
 
 SPEC=$BATS_TEST_DIRNAME/../final/SPEC.md
@@ -412,6 +404,19 @@ stop_master() {
     [ "$EXIT_STATUS" -eq 0 ]
 }
 
+# status_during_stop WORKER - SIGINT, then SIGUSR1 once the stop has
+# begun, while WORKER is stopped; then lets WORKER go and waits for a
+# clean exit.
+status_during_stop() {
+    kill -INT "$SERVER_PID"
+    wait_for "the stop" log_has "master\\[$SERVER_PID\\]: event loop stopped"
+    kill -USR1 "$SERVER_PID"
+    wait_for "the status" log_has "master\\[$SERVER_PID\\]: status: [0-9]+ workers?, .*"
+    kill -CONT "$1"
+    wait_exit "$SERVER_PID"
+    [ "$EXIT_STATUS" -eq 0 ]
+}
+
 @test "SIGUSR1 during a stop: the status, with what is left to drain" {
     start_server "$STAGE/server" -s "$SOCK" -w 1 --work-ms 1000
     echo m1 | timeout "$DEADLINE" nc -U -N "$SOCK" >/dev/null
@@ -421,13 +426,7 @@ stop_master() {
     worker=$(worker_pids "$OUT")
     kill -STOP "$worker"
     printf 'm%d\n' 2 3 4 5 | timeout "$DEADLINE" nc -U -N "$SOCK" >/dev/null
-    kill -INT "$SERVER_PID"
-    wait_for "the stop" log_has "master\\[$SERVER_PID\\]: event loop stopped"
-    kill -USR1 "$SERVER_PID"
-    wait_for "the status" log_has "master\\[$SERVER_PID\\]: status: [0-9]+ workers?, .*"
-    kill -CONT "$worker"
-    wait_exit "$SERVER_PID"
-    [ "$EXIT_STATUS" -eq 0 ]
+    status_during_stop "$worker"
     # The queue holds m2..m5 and the exit order; m1 is in the worker's
     # hands.
     log_has "master\\[$SERVER_PID\\]: status: slot 0, worker $worker, 5 dispatched, 5 queued, 0 restarts"
@@ -443,13 +442,7 @@ stop_master() {
     worker=$(worker_pids "$OUT")
     kill -STOP "$worker"
     echo m1 | timeout "$DEADLINE" nc -U -N "$SOCK" >/dev/null
-    kill -INT "$SERVER_PID"
-    wait_for "the stop" log_has "master\\[$SERVER_PID\\]: event loop stopped"
-    kill -USR1 "$SERVER_PID"
-    wait_for "the status" log_has "master\\[$SERVER_PID\\]: status: [0-9]+ workers?, .*"
-    kill -CONT "$worker"
-    wait_exit "$SERVER_PID"
-    [ "$EXIT_STATUS" -eq 0 ]
+    status_during_stop "$worker"
     log_has "master\\[$SERVER_PID\\]: status: 1 worker, stopping with 1 message left, 1 dispatched, 0 dropped, [01] connections?"
     log_has 'worker\[[0-9]+\]: received "m1"'
 }

@@ -123,16 +123,6 @@ oks() {
     for ((i = 0; i < $1; i++)); do echo OK; done
 }
 
-# log_has REGEX - true if a whole line of $OUT matches the extended REGEX.
-log_has() {
-    grep -q -x -E -- "$1" "$OUT"
-}
-
-# log_count REGEX - how many lines of $OUT match the extended REGEX.
-log_count() {
-    grep -c -x -E -- "$1" "$OUT" || true
-}
-
 # receivers MSG - the pid of each worker that logged MSG as received, one
 # per line, in log order (MSG: letters and digits only).
 receivers() {

@@ -41,11 +41,6 @@ serve() {
     start_server "$STAGE/server" -s "$SOCK" "$@"
 }
 
-# log_has REGEX - true if a whole line of the log matches.
-log_has() {
-    grep -q -x -E -- "$1" "$OUT"
-}
-
 # slot_worker N - the pid of slot N's worker, from a status table.
 slot_worker() {
     kill -USR1 "$SERVER_PID"

@@ -357,3 +357,14 @@ sockets_of() {
 # process: "LeakSanitizer does not work under ptrace". The other tests
 # check for leaks.
 NO_LSAN=ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+
+# log_has REGEX [FILE] - true if a whole line of FILE ($OUT by default)
+# matches the extended REGEX.
+log_has() {
+    grep -q -x -E -- "$1" "${2:-$OUT}"
+}
+
+# log_count REGEX [FILE] - how many lines of FILE ($OUT) match REGEX.
+log_count() {
+    grep -c -x -E -- "$1" "${2:-$OUT}" || true
+}

@@ -107,7 +107,7 @@ orphan_run() {
 @test "exercise 1: workers orphaned by kill -KILL name their new parent" {
     local n line
     for n in 20 64; do
-        ! orphan_run "$n" || break
+        if orphan_run "$n"; then break; fi
     done
     [ "$(exited_lines "$FROM" | wc -l)" -ge 1 ]
     while read -r line; do
@@ -188,7 +188,7 @@ others_ended() {
     # Slot 0 frozen, the others surely end before it. (Should slot 0 end
     # before it is stopped even with 64 workers, the test fails here.)
     for N in 10 64; do
-        ! freeze_slot0 "$N" || break
+        if freeze_slot0 "$N"; then break; fi
     done
     [ "$(stat_field "$SLOT0" 3)" = T ]
     wait_for "the other $((N - 1)) workers to end" others_ended
