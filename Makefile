@@ -9,6 +9,14 @@
 #                      plant each bug of tests/mutants/ in a copy, one at a
 #                      time, and check that a test catches it (tests/mutate)
 #   make diff-step3    what chapter 3 changes in chapter 2
+#   make diff-final [STEP=3]
+#                      what the final changes in chapter 5, or only the
+#                      final's step 3 (final/steps/, tests/steps)
+#   make final-step STEP=3
+#                      the final pool as it stands after step 3, built in
+#                      final/steps/03-NAME/ (the command names it)
+#   make steps-test [STEP=3]
+#                      each final step's tests against that step's build
 #   make check STEP=3 DIR=path/to/your/copy
 #                      chapter 3's tests against your own version of it
 #   make exercise STEP=3 [DIR=path/to/your/copy]
@@ -102,10 +110,23 @@ diff-step%:
 	    -x strace.out -x '*.log' -x '*.sock' -x '*.pid' \
 	    $$prev $$cur || true
 
+# diff-final: the whole of the final's code change (sources and Makefile,
+# as the steps reproduce it; new files in full: -N). With STEP=k, step k's
+# patch alone: its description, then its diff.
 diff-final:
-	@diff -ru -x '*.[od]' -x server -x client -x '*.md' \
+	@if [ -n "$(STEP)" ]; then tests/steps show $(STEP); else \
+	diff -ruN -x '*.[od]' -x server -x client -x '*.md' -x steps \
 	    -x strace.out -x '*.log' -x '*.sock' -x '*.pid' \
-	    step5-signals final || true
+	    -x server.8 -x pool.service \
+	    step5-signals final; fi || [ -z "$(STEP)" ]
+
+final-step:
+	@if [ -z "$(STEP)" ]; then echo "usage: make final-step STEP=3"; exit 2; fi
+	@tests/steps build $(STEP)
+
+steps-test:
+	@tests/ensure-tools
+	@tests/steps test $(STEP)
 
 C_FILES = $$(find . -name '*.[ch]' -not -path './.git/*')
 
@@ -147,5 +168,6 @@ clean:
 	@$(MAKE) -s -C tests/bench clean
 	@$(MAKE) -s -C tests/fuzz clean
 	@$(MAKE) -s -C tests/chaos clean
+	@rm -rf final/steps/[0-9][0-9]-*/
 
-.PHONY: all test check exercise strace-final demo bench mutate format format-check lint valgrind fuzz chaos clean diff-final $(PRESENT) $(SHORT)
+.PHONY: all test check exercise strace-final demo bench mutate format format-check lint valgrind fuzz chaos clean diff-final final-step steps-test $(PRESENT) $(SHORT)

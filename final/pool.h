@@ -6,8 +6,9 @@
  *
  *   pool.c     the mechanism: queues, fork(), waitpid(), round-robin, the
  *              restart delays, --timeout, and carrying out what
- * slot_transition() decides; control.c  the policy: what reload, scaling, stop
- * and status do to the slots (the operator's signals, SPEC 5).
+ *              slot_transition() decides;
+ *   control.c  the policy: what reload, scaling, stop and status do to
+ *              the slots (the operator's signals, SPEC 5).
  */
 #ifndef POOL_H
 #define POOL_H

@@ -81,6 +81,7 @@ signal_names() {
     grep -o -E 'SIG[A-Z0-9]+' | sort -u
 }
 
+# bats test_tags=daemon
 @test "--help: the usage of SPEC 2 exactly, then what each signal does" {
     run --separate-stderr "$STAGE/server" --help
     [ "$status" -eq 0 ]
@@ -99,6 +100,7 @@ signal_names() {
     [[ "$stderr" != *SIGHUP* ]]
 }
 
+# bats test_tags=daemon
 @test "SPEC, --help and the manual page list the same options and signals" {
     local spec_opts spec_sigs
     spec_opts=$(spec_section 2 | long_options)
@@ -170,6 +172,7 @@ stop_master() {
     LIVE_MASTER=
 }
 
+# bats test_tags=notify
 @test "NOTIFY_SOCKET: READY=1 once the socket accepts, from the master alone" {
     receive "UNIX-RECV:$NSOCK"
     start_bg env "$NO_LSAN" NOTIFY_SOCKET="$NSOCK" strace -f -qq -o "$TRACE" \
@@ -193,6 +196,7 @@ stop_master() {
     [ "$(grep -c -E '^[0-9]+ +sendto\(' "$TRACE")" -eq "$(grep -c -E "^$MASTER +sendto\\(" "$TRACE")" ]
 }
 
+# bats test_tags=notify
 @test "NOTIFY_SOCKET with -d: READY=1 and STOPPING=1 come from the daemon, the master for good" {
     receive "UNIX-RECV:$NSOCK"
     cd "$BATS_TEST_TMPDIR"
@@ -214,6 +218,7 @@ stop_master() {
     grep -q -x -E "master\\[$MASTER\\]: started" server.log
 }
 
+# bats test_tags=notify
 @test "NOTIFY_SOCKET: SIGHUP sends RELOADING=1 with MONOTONIC_USEC, then READY=1 when the reload is done" {
     receive "UNIX-RECV:$NSOCK"
     start_traced "$NSOCK" -w 3
@@ -243,6 +248,7 @@ stop_master() {
     [ "${usec[1]}" -le "$((uptime_usec + 10000))" ]
 }
 
+# bats test_tags=notify
 @test "NOTIFY_SOCKET: STOPPING=1 when a stop begins, and nothing after it" {
     receive "UNIX-RECV:$NSOCK"
     start_traced "$NSOCK" -w 1 --work-ms 300
@@ -255,6 +261,7 @@ stop_master() {
     [ "$(tail -n 2 "$NOUT" | head -n 1)" = STOPPING=1 ]
 }
 
+# bats test_tags=notify
 @test "NOTIFY_SOCKET: a stop during a reload ends it with STOPPING=1; READY=1 never follows" {
     receive "UNIX-RECV:$NSOCK"
     start_server env NOTIFY_SOCKET="$NSOCK" "$STAGE/server" -s "$SOCK" -w 1
@@ -277,6 +284,7 @@ stop_master() {
     [ "$(tail -n 2 "$NOUT" | head -n 1)" = STOPPING=1 ]
 }
 
+# bats test_tags=notify
 @test "NOTIFY_SOCKET of a manager that never reads: the master never waits, and warns once" {
     local deaf end
     receive "UNIX-RECV:$NSOCK"
@@ -304,6 +312,7 @@ stop_master() {
     [ "$(grep -c 'error:' "$OUT")" -eq 1 ]
 }
 
+# bats test_tags=notify
 @test "NOTIFY_SOCKET: SIGTTIN and SIGTTOU send the new worker count" {
     receive "UNIX-RECV:$NSOCK"
     start_traced "$NSOCK" -w 1
@@ -316,6 +325,7 @@ stop_master() {
     [ "$EXIT_STATUS" -eq 0 ]
 }
 
+# bats test_tags=notify
 @test "NOTIFY_SOCKET=@name: an abstract socket works too" {
     local name
     name=pool-notify-$$-$RANDOM$RANDOM
@@ -328,6 +338,7 @@ stop_master() {
     notified STOPPING=1
 }
 
+# bats test_tags=reload
 @test "no NOTIFY_SOCKET: no datagram socket, nothing sent" {
     start_traced "" -w 2
     kill -HUP "$MASTER"
@@ -338,6 +349,7 @@ stop_master() {
     ! grep -q -E 'SOCK_DGRAM|sendto\(' "$TRACE" || false
 }
 
+# bats test_tags=notify
 @test "a NOTIFY_SOCKET nobody listens on: one warning, and the pool serves, reloads and stops" {
     start_traced "$BATS_TEST_TMPDIR/nobody.sock" -w 2
     [ "$(printf 'a\nb\n' | timeout "$DEADLINE" nc -U -N "$SOCK")" = "$(printf 'OK\nOK')" ]
@@ -354,6 +366,7 @@ stop_master() {
     [ "$(grep -c 'error:' "$OUT")" -eq 1 ]
 }
 
+# bats test_tags=notify
 @test "a NOTIFY_SOCKET that is no absolute path or @name: one line on standard error, and the pool runs" {
     start_traced notify.sock -w 1
     [ "$(cat "$ERR")" = "server: NOTIFY_SOCKET 'notify.sock': not an absolute path or @name that fits a socket address; not notifying" ]
@@ -364,6 +377,7 @@ stop_master() {
 
 # --- the log ---------------------------------------------------------------
 
+# bats test_tags=status
 @test "plurals: 1 worker, 1 restart, reloading 1 worker" {
     start_server "$STAGE/server" -s "$SOCK" -w 2
     kill -TTOU "$SERVER_PID"
@@ -387,6 +401,7 @@ stop_master() {
     ! grep -E '(^|[^0-9])1 [a-z]+s([^a-z]|$)' "$OUT" || false
 }
 
+# bats test_tags=status
 @test "status while a slot waits for its next worker: the summary counts live workers and names the slot" {
     start_server "$STAGE/server" -s "$SOCK" -w 2
     # A worker that dies young is restarted after a delay (SPEC 6).
@@ -417,6 +432,7 @@ status_during_stop() {
     [ "$EXIT_STATUS" -eq 0 ]
 }
 
+# bats test_tags=status
 @test "SIGUSR1 during a stop: the status, with what is left to drain" {
     start_server "$STAGE/server" -s "$SOCK" -w 1 --work-ms 1000
     echo m1 | timeout "$DEADLINE" nc -U -N "$SOCK" >/dev/null
@@ -436,6 +452,7 @@ status_during_stop() {
     [ "$(all_received "$OUT" | tr '\n' ' ')" = "m1 m2 m3 m4 m5 " ]
 }
 
+# bats test_tags=status
 @test "SIGUSR1 during a stop with one message left: 1 message, in the singular" {
     start_server "$STAGE/server" -s "$SOCK" -w 1
     # Stopped, the worker takes neither the message nor its exit order.
@@ -447,6 +464,7 @@ status_during_stop() {
     log_has 'worker\[[0-9]+\]: received "m1"'
 }
 
+# bats test_tags=status
 @test "SIGUSR1 during a stop at once: the summary says terminating" {
     start_server "$STAGE/server" -s "$SOCK" -w 1
     # Stopped, the worker holds up the graceful stop until the second

@@ -113,6 +113,7 @@ received_are() {
     [ "$(grep -c -E '^worker\[[0-9]+\]: received "(one|two)"$' "$OUT")" -eq 2 ]
 }
 
+# bats test_tags=status
 @test "SIGUSR1 while a slot retires: its line says retiring" {
     serve -w 2
     retiring=$(slot_worker 1)
@@ -137,6 +138,7 @@ received_are() {
     [ -z "$(new_queues)" ]
 }
 
+# bats test_tags=scaling
 @test "a worker started while a client is connected does not hold its connection" {
     local hold=$BATS_TEST_TMPDIR/hold
 
@@ -164,6 +166,7 @@ received_are() {
     IDLE_PID=
 }
 
+# bats test_tags=status
 @test "two signals that come together are both handled: SIGUSR1 and SIGTERM to a stopped master" {
     serve -w 1
     # Stopped, the master takes neither until SIGCONT: then both handlers
@@ -183,6 +186,7 @@ received_are() {
     [ "$EXIT_STATUS" -eq 0 ]
 }
 
+# bats test_tags=status
 @test "a BUSY lasts only for the read it came in: the same connection gets OK once there is room" {
     local hold=$BATS_TEST_TMPDIR/hold replies=$BATS_TEST_TMPDIR/replies
     local line ok n

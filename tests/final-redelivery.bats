@@ -41,6 +41,7 @@ count_lines() {
     grep -c -- "$1" "$OUT" || true
 }
 
+# bats test_tags=at-least-once
 @test "a message that kills its worker is redelivered once, then dropped; the pool goes on" {
     start_server "$STAGE/server" -w 2 -s "$SOCK" --crash-on boom
     run "$STAGE/client" -s "$SOCK" a boom b c d
@@ -59,6 +60,7 @@ count_lines() {
     [ -z "$(new_queues)" ]
 }
 
+# bats test_tags=at-least-once
 @test "20 workers killed under pipelined load: every OK'd message is handled at least once" {
     local i kills=0 victim workers alive_at
     start_server "$STAGE/server" -w 3 -s "$SOCK" --work-ms 1

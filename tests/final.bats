@@ -573,6 +573,7 @@ not_a_socket_refused() {
     check_stopped_cleanly SIGINT 2
 }
 
+# bats test_tags=master-death
 @test "a stale socket (master killed with SIGKILL) is reused by the next server" {
     local pid
 
