@@ -18,7 +18,8 @@
 
 /* In a new worker: closes what the master holds open. A worker holding the
  * listening socket would keep it alive after the master; one holding a
- * client's connection would keep that client from seeing it closed. */
+ * client's connection would keep that client from seeing it closed; one
+ * holding the daemon's old directory would keep its file system busy. */
 static void close_master_fds(void *ctx)
 {
     struct master *m = ctx;
@@ -27,6 +28,8 @@ static void close_master_fds(void *ctx)
         close(m->listener);
     if (m->ready_fd != -1)
         close(m->ready_fd);
+    if (m->dir_fd != AT_FDCWD)
+        close(m->dir_fd);
     if (m->spare_fd != -1)
         close(m->spare_fd);
     if (pidfile_fd() != -1)

@@ -368,6 +368,36 @@ stop_worker() {
 }
 
 # bats test_tags=daemon
+@test "a daemon's workers hold no descriptor of the directory it left, and work in /" {
+    local dir w fd
+    dir=$(cd "$BATS_TEST_TMPDIR" && pwd -P)
+    cd "$dir"
+    status=0
+    "$STAGE/server" -d -w 2 -s master.sock -p pid -l server.log \
+        >/dev/null 2>&1 3>&- || status=$?
+    [ "$status" -eq 0 ]
+    DAEMON=$(cat pid)
+    SERVER_PID=$DAEMON
+    wait_for "two workers" live_count_is 2
+    # The master keeps the old directory open, for the relative paths it
+    # removes at the end; a worker has no use for it.
+    for fd in /proc/"$DAEMON"/fd/*; do
+        [ "$(readlink "$fd")" != "$dir" ] || break
+    done
+    [ "$(readlink "$fd")" = "$dir" ]
+    for w in $(children_of "$DAEMON"); do
+        [ "$(readlink "/proc/$w/cwd")" = / ]
+        for fd in /proc/"$w"/fd/*; do
+            [ "$(readlink "$fd")" != "$dir" ]
+        done
+    done
+    kill -TERM "$DAEMON"
+    wait_for "the daemon to end" not_running "$DAEMON"
+    [ ! -e master.sock ]
+    [ ! -e pid ]
+}
+
+# bats test_tags=daemon
 @test "standard descriptors closed at start: a daemon still starts, logs and stops" {
     # Not `run`: it would give the command a standard output and error.
     status=0

@@ -730,3 +730,20 @@ not_a_socket_refused() {
     run --separate-stderr "$STAGE/client" -s "$SOCK" "$(printf 'two\nlines')"
     [ "$status" -eq 2 ]
 }
+
+# bats test_tags=robust
+@test "descriptors 0 and 1 closed at start: both get /dev/null, so no socket or pipe takes their numbers" {
+    # Not start_bg: it would give the server a standard output.
+    "$STAGE/server" -s "$SOCK" -w 1 <&- >&- 2>"$ERR" 3>&- &
+    SERVER_PID=$!
+    BG_PIDS+=("$SERVER_PID")
+    OWN_PIDS+=("$SERVER_PID")
+    wait_for "a connection to $SOCK" nc -U -z "$SOCK"
+    run "$STAGE/client" -s "$SOCK" hi
+    [ "$status" -eq 0 ]
+    [ "$(readlink "/proc/$SERVER_PID/fd/0")" = /dev/null ]
+    [ "$(readlink "/proc/$SERVER_PID/fd/1")" = /dev/null ]
+    stop_server INT
+    [ "$EXIT_STATUS" -eq 0 ]
+    [ ! -s "$ERR" ]
+}

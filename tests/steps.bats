@@ -10,16 +10,8 @@
 
 load helpers
 
-setup() {
-    common_setup
-    BUILT=()
-}
-
-teardown() {
-    local d
-    for d in "${BUILT[@]}"; do rm -rf "$d"; done
-    common_teardown
-}
+setup() { common_setup; }
+teardown() { common_teardown; }
 
 # copy_repo - the parts of the repository the series needs, in $COPY, so
 # that a test may change final/ there.
@@ -54,12 +46,34 @@ step_names() {
     grep -qx 'differs: final/pool.c' <<<"$output"
 }
 
-@test "a file in final/ that no step makes fails the check" {
+@test "a file in final/ that no step makes fails the check, wherever it is" {
     copy_repo
-    echo "int extra;" >"$COPY/final/extra.c"
+    echo "int extra;" >"$COPY/final/extra.inc"
+    mkdir "$COPY/final/sub"
+    echo "all:" >"$COPY/final/sub/Makefile"
     run "$COPY/tests/steps" check
     [ "$status" -eq 1 ]
-    grep -qx 'only in final/: extra.c' <<<"$output"
+    grep -qx 'only in final/: extra.inc' <<<"$output"
+    grep -qx 'only in final/: sub/Makefile' <<<"$output"
+}
+
+@test "a source in final/ that became executable fails the check" {
+    copy_repo
+    chmod +x "$COPY/final/pool.c"
+    run "$COPY/tests/steps" check
+    [ "$status" -eq 1 ]
+    grep -qx 'differs: final/pool.c' <<<"$output"
+}
+
+@test "export refuses a series in the middle of a rebase: it would cut it there" {
+    copy_repo
+    "$COPY/tests/steps" unpack "$BATS_TEST_TMPDIR/series"
+    (cd "$BATS_TEST_TMPDIR/series" &&
+        GIT_SEQUENCE_EDITOR="sed -i '4s/^pick/edit/'" git rebase -q -i --root)
+    run "$COPY/tests/steps" export "$BATS_TEST_TMPDIR/series"
+    [ "$status" -eq 2 ]
+    grep -q 'in the middle of a rebase' <<<"$output"
+    [ "$(ls "$COPY"/final/steps/*.patch | wc -l)" -eq "$(step_names | wc -l)" ]
 }
 
 @test "unpack then export gives back the same patches and the same final/" {
@@ -86,7 +100,7 @@ step_names() {
 @test "every step tag on a final test names a step" {
     local tag names
     names=$(step_names | sed 's/^[0-9]*-//')
-    for tag in $(sed -n 's/^# bats test_tags=//p' "$REPO"/tests/final*.bats | tr ',' '\n' | sort -u); do
+    for tag in $(sed -n 's/^[[:space:]]*# bats \(test\|file\)_tags=//p' "$REPO"/tests/final*.bats | tr ',' '\n' | sort -u); do
         echo "tag: $tag"
         grep -qx "$tag" <<<"$names"
     done
@@ -118,14 +132,15 @@ step_names() {
 }
 
 @test "make final-step STEP=k builds the pool after step k where it says, and it runs" {
-    local k last
+    local k last dir
+    copy_repo
+    cp "$REPO/Makefile" "$COPY/"
     last=$(step_names | wc -l)
     for k in 1 "$last"; do
-        run make -s -C "$REPO" final-step STEP=$k
+        run make -s -C "$COPY" final-step STEP=$k
         echo "$output"
         [ "$status" -eq 0 ]
-        dir=$REPO/$(sed -n 's/^\(final\/steps\/[0-9][0-9]-[a-z-]*\): the pool after step .*; run \.\/server there$/\1/p' <<<"$output")
-        BUILT+=("$dir")
+        dir=$COPY/$(sed -n 's/^\(final\/steps\/[0-9][0-9]-[a-z-]*\): the pool after step .*; run \.\/server there$/\1/p' <<<"$output")
         [ -x "$dir/server" ]
         [ -x "$dir/client" ]
         start_server "$dir/server" -s "$SOCK" -w 2
@@ -134,6 +149,25 @@ step_names() {
         stop_server INT
         [ "$EXIT_STATUS" -eq 0 ]
     done
-    run make -s -C "$REPO" final-step
+    run make -s -C "$COPY" final-step
     [ "$status" -eq 2 ]
+    run make -s -C "$COPY" final-step STEP=abc
+    [ "$status" -ne 0 ]
+    grep -q "no step 'abc'" <<<"$output"
+}
+
+@test "make final-step again keeps a reader's changes to the step's code, and says how to start afresh" {
+    copy_repo
+    cp "$REPO/Makefile" "$COPY/"
+    run make -s -C "$COPY" final-step STEP=2
+    [ "$status" -eq 0 ]
+    dir=$COPY/$(sed -n 's/: the pool after step .*//p' <<<"$output")
+    # Built again unchanged: fine.
+    run make -s -C "$COPY" final-step STEP=2
+    [ "$status" -eq 0 ]
+    echo "/* a reader's experiment */" >>"$dir/pool.c"
+    run make -s -C "$COPY" final-step STEP=2
+    [ "$status" -ne 0 ]
+    grep -q "holds changes of yours: remove it" <<<"$output"
+    grep -q "a reader's experiment" "$dir/pool.c"
 }
