@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -199,6 +200,25 @@ static void begin_stop(struct master *m, const char *why)
     pool_stop(&m->pool);
 }
 
+/* The pool cannot go on (no worker could be started, or the wait fails):
+ * the socket file goes first, as in a stop, and every connection with it,
+ * for no message could be put on a queue now: their workers are being
+ * terminated. */
+static void fail(struct master *m)
+{
+    if (m->listener != -1) { /* a stop may have closed it */
+        close(m->listener);
+        m->listener = -1;
+        if (unlinkat(m->dir_fd, m->socket_path, 0) == -1)
+            log_warn("%s", m->socket_path);
+    }
+    for (int fd = 0; fd <= m->high_fd; fd++) {
+        if (m->conns[fd] != NULL)
+            drop_conn(m, fd);
+    }
+    pool_terminate(&m->pool);
+}
+
 /* A stop signal: the first begins a graceful stop; SIGINT or SIGTERM
  * again during it (AGAIN_ENDS_IT) stops at once. */
 static void stop(struct master *m, const char *why, bool again_ends_it)
@@ -346,13 +366,30 @@ static void serve_clients(struct master *m, int max_fd, fd_set *rd, fd_set *wr)
     }
 }
 
+/* How long to pause before a failed wait is tried again. */
+#define RETRY_WAIT_MS 10
+
+/* After a failed wait: no SIGCHLD byte could be read, so the workers are
+ * reaped here, and the pause keeps a wait that fails again from spinning
+ * the loop until they are. */
+static void after_failed_wait(struct master *m)
+{
+    struct timespec delay = {0, RETRY_WAIT_MS * 1000000L};
+
+    pool_reap(&m->pool);
+    pool_tick(&m->pool);
+    /* EINTR: a signal ended the pause early; it is only a shorter pause. */
+    if (nanosleep(&delay, NULL) == -1 && errno != EINTR)
+        log_warn("nanosleep");
+}
+
 int master_run(struct master *m)
 {
     int status = 0;
 
     if (pool_start(&m->pool) == -1) {
         status = 1;
-        pool_terminate(&m->pool);
+        fail(m);
     } else {
         log_line("event loop started");
         daemon_ready(&m->ready_fd);
@@ -371,11 +408,15 @@ int master_run(struct master *m)
                     signals_wait_mask()) == -1) {
             if (errno == EINTR) /* a signal: its byte is in the pipe now */
                 continue;
-            log_warn("pselect");
-            status = 1;
-            if (m->pool.phase == POOL_RUNNING)
-                notify_stopping();
-            pool_terminate(&m->pool);
+            if (!m->wait_failed) {
+                log_warn("pselect");
+                status = 1;
+                if (m->pool.phase == POOL_RUNNING)
+                    notify_stopping();
+                fail(m);
+                m->wait_failed = true;
+            }
+            after_failed_wait(m);
             continue;
         }
         if (FD_ISSET(signals_fd(), &rd))

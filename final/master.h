@@ -27,6 +27,7 @@ struct master {
     int connections;      /* how many entries of conns are in use */
     int high_fd;          /* the highest of them, or -1 */
     struct conn *conns[FD_SETSIZE];
+    bool wait_failed; /* the wait failed: said once */
     struct pool pool;
 };
 

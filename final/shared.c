@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "log.h"
 #include "shared.h"
 
 struct slot_record *records_create(int n)
@@ -21,7 +22,8 @@ struct slot_record *records_create(int n)
 
 void records_destroy(struct slot_record *records, int n)
 {
-    munmap(records, (size_t)n * sizeof(struct slot_record));
+    if (munmap(records, (size_t)n * sizeof(struct slot_record)) == -1)
+        log_warn("munmap");
 }
 
 bool record_unfinished(const struct slot_record *r)

@@ -458,6 +458,34 @@ stop_worker() {
     [ "$started" -eq 1 ] # the limits reached far enough
 }
 
+# bats test_tags=robust
+@test "a wait that keeps failing: said once, exit 1, nothing left" {
+    cc -shared -fPIC -o "$BATS_TEST_TMPDIR/fail-wait.so" \
+        "$BATS_TEST_DIRNAME/fail-wait.c" -ldl
+    local trigger=$BATS_TEST_TMPDIR/fail-now workers w
+    # A sanitizer build (SAN=1) wants its runtime first: allow ours.
+    start_server env LD_PRELOAD="$BATS_TEST_TMPDIR/fail-wait.so" \
+        FAIL_WAIT_FILE="$trigger" \
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+        "$STAGE/server" -s "$SOCK" -w 2
+    printf 'before\n' >"$IN"
+    run send "$IN"
+    [ "$output" = OK ]
+    touch "$trigger"
+    # A connection wakes the loop; every wait from then on fails.
+    nc -U -z "$SOCK" || true
+    wait_exit "$SERVER_PID"
+    [ "$EXIT_STATUS" -eq 1 ]
+    [ "$(log_count "master\\[$SERVER_PID\\]: error: pselect: Bad file descriptor")" -eq 1 ]
+    [ ! -e "$SOCK" ]
+    [ -z "$(new_queues)" ]
+    workers=$(worker_pids "$OUT")
+    [ -n "$workers" ]
+    for w in $workers; do
+        not_running "$w"
+    done
+}
+
 # A person's terminal: an interactive bash in a new pseudo-terminal
 # (script(1)), typed into through $PTY_IN; what it shows is in $SCREEN.
 # Killing script closes the terminal, as closing the window does: the
