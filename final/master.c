@@ -204,7 +204,7 @@ static void begin_stop(struct master *m, const char *why)
  * the socket file goes first, as in a stop, and every connection with it,
  * for no message could be put on a queue now: their workers are being
  * terminated. */
-static void fail(struct master *m)
+static void give_up(struct master *m)
 {
     if (m->listener != -1) { /* a stop may have closed it */
         close(m->listener);
@@ -389,7 +389,7 @@ int master_run(struct master *m)
 
     if (pool_start(&m->pool) == -1) {
         status = 1;
-        fail(m);
+        give_up(m);
     } else {
         log_line("event loop started");
         daemon_ready(&m->ready_fd);
@@ -413,7 +413,7 @@ int master_run(struct master *m)
                 status = 1;
                 if (m->pool.phase == POOL_RUNNING)
                     notify_stopping();
-                fail(m);
+                give_up(m);
                 m->wait_failed = true;
             }
             after_failed_wait(m);
