@@ -77,6 +77,28 @@ static void drop_conn(struct master *m, int fd)
         m->high_fd--;
 }
 
+/* Drops every connection, with the replies its client never read. */
+static void drop_conns(struct master *m)
+{
+    for (int fd = 0; fd <= m->high_fd; fd++) {
+        if (m->conns[fd] != NULL)
+            drop_conn(m, fd);
+    }
+}
+
+/* Closes the listening socket, if it is still open, and removes its file:
+ * from then on a client finds no server there, rather than waiting in a
+ * backlog that nobody will read. */
+static void close_socket(struct master *m)
+{
+    if (m->listener == -1)
+        return;
+    close(m->listener);
+    m->listener = -1;
+    if (unlinkat(m->dir_fd, m->socket_path, 0) == -1)
+        log_warn("%s", m->socket_path);
+}
+
 static void add_conn(struct master *m, int fd)
 {
     /* FD_SET() on a descriptor >= FD_SETSIZE writes past the end of the
@@ -181,12 +203,8 @@ static void begin_stop(struct master *m, const char *why)
     log_line("stopping on %s", why);
     log_line("event loop stopped");
     notify_stopping();
-    /* First the socket file: from now on a client finds no server there,
-     * rather than waiting in a backlog that nobody will read. */
-    close(m->listener);
-    m->listener = -1;
-    if (unlinkat(m->dir_fd, m->socket_path, 0) == -1)
-        log_warn("%s", m->socket_path);
+    /* First the socket file: no new client. */
+    close_socket(m);
     /* The replies to messages already queued go out, while the workers
      * empty their queues: a client that is told nothing might send its
      * message again. A client that does not read them holds up nothing. */
@@ -206,16 +224,8 @@ static void begin_stop(struct master *m, const char *why)
  * terminated. */
 static void give_up(struct master *m)
 {
-    if (m->listener != -1) { /* a stop may have closed it */
-        close(m->listener);
-        m->listener = -1;
-        if (unlinkat(m->dir_fd, m->socket_path, 0) == -1)
-            log_warn("%s", m->socket_path);
-    }
-    for (int fd = 0; fd <= m->high_fd; fd++) {
-        if (m->conns[fd] != NULL)
-            drop_conn(m, fd);
-    }
+    close_socket(m); /* a stop may have closed it */
+    drop_conns(m);
     pool_terminate(&m->pool);
 }
 
@@ -438,15 +448,7 @@ int master_run(struct master *m)
 
 void master_close(struct master *m)
 {
-    for (int fd = 0; fd <= m->high_fd; fd++) {
-        if (m->conns[fd] != NULL) /* replies the client never read */
-            drop_conn(m, fd);
-    }
-    if (m->listener != -1) { /* not stopped by a signal */
-        close(m->listener);
-        m->listener = -1;
-        if (unlinkat(m->dir_fd, m->socket_path, 0) == -1)
-            log_warn("%s", m->socket_path);
-    }
+    drop_conns(m);   /* replies the clients never read */
+    close_socket(m); /* unless a stop closed it */
     pool_destroy(&m->pool);
 }
