@@ -27,6 +27,10 @@ setup() {
 }
 
 teardown() {
+    # A failed test that used a terminal shows what it showed, and the log.
+    if [ -n "$PTY_PID" ] && [ -z "${BATS_TEST_COMPLETED:-}" ]; then
+        show_files "$SCREEN" "$LOG"
+    fi
     if [ "${#STOPPED[@]}" -gt 0 ]; then
         kill -CONT "${STOPPED[@]}" 2>/dev/null || true
     fi
@@ -39,6 +43,17 @@ teardown() {
         kill_tree "$DAEMON"
     fi
     common_teardown
+}
+
+# show_files FILE... - each FILE that exists, under its name, on standard
+# error: what a failed test leaves to read.
+show_files() {
+    local file
+    for file in "$@"; do
+        [ -e "$file" ] || continue
+        echo "--- $file" >&2
+        cat -v "$file" >&2
+    done
 }
 
 # master_of FILE - the master's pid, from its "started" line in FILE. On a
@@ -490,11 +505,20 @@ stop_worker() {
 # (script(1)), typed into through $PTY_IN; what it shows is in $SCREEN.
 # Killing script closes the terminal, as closing the window does: the
 # kernel hangs it up.
+#
+# The shell relays the hang-up to its jobs only if the kernel's SIGHUP
+# reaches it first. The kernel wakes the shell's read of the terminal
+# before it sends that SIGHUP, and on a busy machine bash may read the end
+# of its input first and exit as on Ctrl-D, relaying nothing. A login
+# shell with huponexit relays the SIGHUP on that way out too. HOME is the
+# test's own: no history or ~/.bash_logout of the reader's is touched.
 pty_start() {
     PTY_IN=$BATS_TEST_TMPDIR/pty.in
     SCREEN=$BATS_TEST_TMPDIR/screen
     mkfifo "$PTY_IN"
-    script -qfec "bash --norc --noprofile -i" /dev/null <"$PTY_IN" >"$SCREEN" 2>&1 3>&- &
+    HOME=$BATS_TEST_TMPDIR HISTFILE= \
+        script -qfec "bash --norc --noprofile --login -O huponexit -i" /dev/null \
+        <"$PTY_IN" >"$SCREEN" 2>&1 3>&- &
     PTY_PID=$!
     BG_PIDS+=("$PTY_PID")
     exec 8>"$PTY_IN"
