@@ -80,7 +80,8 @@ static void handled_set(sigset_t *set)
 
 /* True if the process has a controlling terminal: /dev/tty is always it.
  * After a hang-up the kernel takes the terminal from every process of its
- * session, and opening /dev/tty fails (ENXIO). */
+ * session, and opening /dev/tty fails (ENXIO); a pseudo-terminal whose far
+ * end has closed fails it already, a moment before the hang-up (EIO). */
 static bool have_terminal(void)
 {
     int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);

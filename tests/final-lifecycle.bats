@@ -51,7 +51,7 @@ show_files() {
     local file
     for file in "$@"; do
         [ -e "$file" ] || continue
-        echo "--- $file" >&2
+        printf '\n--- %s\n' "$file" >&2
         cat -v "$file" >&2
     done
 }
@@ -512,12 +512,14 @@ stop_worker() {
 # of its input first and exit as on Ctrl-D, relaying nothing. A login
 # shell with huponexit relays the SIGHUP on that way out too. HOME is the
 # test's own: no history or ~/.bash_logout of the reader's is touched.
+# script(1) runs its command with $SHELL -c; exec makes bash, not that
+# shell, the session leader.
 pty_start() {
     PTY_IN=$BATS_TEST_TMPDIR/pty.in
     SCREEN=$BATS_TEST_TMPDIR/screen
     mkfifo "$PTY_IN"
     HOME=$BATS_TEST_TMPDIR HISTFILE= \
-        script -qfec "bash --norc --noprofile --login -O huponexit -i" /dev/null \
+        script -qfec "exec bash --norc --noprofile --login -O huponexit -i" /dev/null \
         <"$PTY_IN" >"$SCREEN" 2>&1 3>&- &
     PTY_PID=$!
     BG_PIDS+=("$PTY_PID")
@@ -557,6 +559,7 @@ master_in() {
     wait_for "the master to end" not_running "$DAEMON"
     log_has "master\\[$DAEMON\\]: stopping on SIGHUP \\(the terminal hung up\\)" "$LOG"
     log_has "master\\[$DAEMON\\]: exited" "$LOG"
+    ! log_has ".* again: terminating the workers" "$LOG" || false
     log_has 'worker\[[0-9]+\]: received "before"' "$LOG"
     ! log_has "master\\[$DAEMON\\]: reloading .*" "$LOG" || false
     [ ! -e "$SOCK" ]
@@ -573,6 +576,41 @@ master_in() {
     wait_for "the master to end" not_running "$DAEMON"
     log_has "master\\[$DAEMON\\]: stopping on SIGHUP \\(the terminal hung up\\)" "$LOG"
     log_has "master\\[$DAEMON\\]: exited" "$LOG"
+    ! log_has ".* again: terminating the workers" "$LOG" || false
+    [ ! -e "$SOCK" ]
+    [ -z "$(new_queues)" ]
+}
+
+# reloads_finished N - true when the log has N "reload finished" lines.
+reloads_finished() {
+    [ "$(log_count "master\\[$DAEMON\\]: reload finished" "$LOG")" -eq "$1" ]
+}
+
+# bats test_tags=daemon
+@test "a SIGHUP during a hang-up's stop changes nothing; a SIGINT ends it at once" {
+    pty_start
+    type_in "$STAGE/server -s $SOCK -l $LOG -w 1 --work-ms 60000 &"
+    master_in "$LOG"
+    wait_for "a connection" nc -U -z "$SOCK"
+    # A minute's work holds the stop open for as long as the test needs:
+    # a stopped worker would not (when the shell exits, the kernel sends
+    # SIGHUP and SIGCONT to an orphaned process group with a stopped
+    # process in it).
+    run "$STAGE/client" -s "$SOCK" held
+    [ "$status" -eq 0 ]
+    pty_hangup
+    wait_for "the stop" log_has "master\\[$DAEMON\\]: stopping on SIGHUP \\(the terminal hung up\\)" "$LOG"
+    kill -HUP "$DAEMON"
+    # The master takes signals in the order they come: once the status is
+    # there, so is whatever the SIGHUP did.
+    kill -USR1 "$DAEMON"
+    wait_for "the status" log_has "master\\[$DAEMON\\]: status: slot 0, .*" "$LOG"
+    ! log_has ".* again: terminating the workers" "$LOG" || false
+    running "$DAEMON"
+    kill -INT "$DAEMON"
+    wait_for "the master to end" not_running "$DAEMON"
+    log_has "master\\[$DAEMON\\]: SIGINT again: terminating the workers" "$LOG"
+    log_has "master\\[$DAEMON\\]: exited" "$LOG"
     [ ! -e "$SOCK" ]
     [ -z "$(new_queues)" ]
 }
@@ -585,6 +623,10 @@ master_in() {
     wait_for "a connection" nc -U -z "$SOCK"
     kill -HUP "$DAEMON"
     wait_for "the reload" log_has "master\\[$DAEMON\\]: reload finished" "$LOG"
+    # The shell itself is the sender now, the session leader, as when it
+    # relays a hang-up; but the terminal is still there.
+    type_in "kill -HUP %1"
+    wait_for "a second reload" reloads_finished 2
     running "$DAEMON"
     kill -INT "$DAEMON"
     wait_for "the master to end" not_running "$DAEMON"
